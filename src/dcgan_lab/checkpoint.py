@@ -1,0 +1,72 @@
+"""Checkpoints that rebuild their models alone: weights plus the specs that made them."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    """Write to a temp file beside `path`, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_gan(path: Path, generator: Generator, discriminator: Discriminator, **meta) -> None:
+    atomic_torch_save(
+        {
+            "generator": {"spec": asdict(generator.spec), "state_dict": generator.state_dict()},
+            "discriminator": {"spec": asdict(discriminator.spec), "state_dict": discriminator.state_dict()},
+            "meta": meta,
+        },
+        path,
+    )
+
+
+def _load(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def _rebuild(path: Path, key: str, model_cls, spec_cls):
+    blob = _load(path)
+    try:
+        model = model_cls(spec_cls(**blob[key]["spec"]))
+        model.load_state_dict(blob[key]["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: not a dcgan-lab GAN checkpoint, or one made by an incompatible version ({exc})"
+        ) from exc
+    return model.eval()
+
+
+def load_generator(path: Path) -> Generator:
+    return _rebuild(path, "generator", Generator, GeneratorSpec)
+
+
+def load_discriminator(path: Path) -> Discriminator:
+    return _rebuild(path, "discriminator", Discriminator, DiscriminatorSpec)
+
+
+def load_meta(path: Path) -> dict:
+    return _load(path).get("meta", {})

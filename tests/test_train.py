@@ -1,0 +1,87 @@
+import copy
+
+import pytest
+import torch
+
+from dcgan_lab.augment import make_augment
+from dcgan_lab.checkpoint import load_discriminator, load_generator, save_gan
+from dcgan_lab.errors import CheckpointError, ConfigError
+from dcgan_lab.models import Discriminator, Generator
+from dcgan_lab.train import STAT_NAMES, fit, gan_specs, to_pixels, to_uint8, train_step
+
+
+@pytest.fixture
+def images():
+    return torch.randint(0, 256, (512, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("variant", ["baseline", "improved", "final"])
+def test_one_real_step_changes_weights_and_returns_finite_stats(params, images, variant):
+    v = params.variant(variant)
+    g_spec, d_spec = gan_specs(params, v, channels=1)
+    g, d = Generator(g_spec), Discriminator(d_spec)
+    g0, d0 = copy.deepcopy(g.state_dict()), copy.deepcopy(d.state_dict())
+    opt_g = torch.optim.Adam(g.parameters(), lr=params.train.lr_g, betas=params.train.betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=params.train.lr_d, betas=params.train.betas)
+    real = to_pixels(images[:16], params.data.pixel_range)
+    stats = train_step(g, d, opt_g, opt_d, real, torch.randn(16, g_spec.latent_dim),
+                       make_augment(v.augment, params.data.pixel_range), params.train.loss)
+    assert set(stats) == set(STAT_NAMES)
+    assert all(torch.isfinite(s) and s.dim() == 0 and not s.requires_grad for s in stats.values())
+    assert 0 <= stats["d_real"] <= 1
+    for before, model in ((g0, g), (d0, d)):
+        changed = [k for k, w in model.state_dict().items() if w.is_floating_point() and not torch.equal(w, before[k])]
+        assert changed, "a training step must move the weights"
+
+
+def test_fit_logs_every_step_and_is_deterministic(params, images):
+    logged = []
+    hooks_seen = []
+    from dcgan_lab.train import Hooks
+
+    hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
+                  on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)))
+    g1, _, h1 = fit(params, params.variant("final"), images, torch.device("cpu"), hooks)
+    assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
+    assert [s for chunk in logged for s in chunk] == list(h1["step"])
+    assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
+    assert hooks_seen[-1][1] == params.train.max_steps
+    g2, _, h2 = fit(params, params.variant("final"), images, torch.device("cpu"))
+    assert h1.equals(h2)
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+
+
+def test_batch_larger_than_dataset_is_a_config_error(params, images):
+    from dataclasses import replace
+
+    big = replace(params, train=replace(params.train, batch_size=1000))  # more than the 512 images
+    with pytest.raises(ConfigError, match=r"train\.batch_size: 1000 is larger than the training set \(512 images\)"):
+        fit(big, big.variant("baseline"), images, torch.device("cpu"))
+
+
+def test_pixel_conversion_round_trips():
+    u = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    for rng in ((-1.0, 1.0), (0.0, 1.0)):
+        x = to_pixels(u, rng)
+        assert x.min() == rng[0] and x.max() == rng[1]
+        assert torch.equal(to_uint8(x, rng), u)
+
+
+def test_checkpoint_rebuilds_models_alone(params, tmp_path):
+    g_spec, d_spec = gan_specs(params, params.variant("improved"), channels=1)
+    g, d = Generator(g_spec).eval(), Discriminator(d_spec).eval()
+    save_gan(tmp_path / "ckpt.pt", g, d, variant="improved")
+    g2, d2 = load_generator(tmp_path / "ckpt.pt"), load_discriminator(tmp_path / "ckpt.pt")
+    assert g2.spec == g_spec and d2.spec == d_spec
+    z = torch.randn(4, g_spec.latent_dim)
+    assert torch.equal(g(z), g2(z))
+    assert torch.equal(d(g(z)), d2(g(z)))
+
+
+def test_corrupt_or_missing_checkpoint_is_one_clear_error(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_generator(bad)
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_generator(tmp_path / "missing.pt")
