@@ -1,0 +1,132 @@
+"""MLflow: one experiment for the project, one run per variant per pipeline run.
+
+The default store is a sqlite file at the repository root, named by absolute path,
+so DVC experiment temp copies (<repo>/.dvc/tmp/exps/...) log into the same database.
+MLFLOW_TRACKING_URI overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+EXPERIMENT = "dcgan-lab"
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The repository root, seen through DVC's experiment temp copies."""
+    cwd = Path(cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{project_root(root) / 'mlflow.db'}"
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class RunLogger:
+    """A thin handle on one MLflow run; batches metrics so logging stays off the hot path."""
+
+    def __init__(self, run_id: str, uri: str):
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        self.run_id = run_id
+
+    # -- creation
+
+    @classmethod
+    def start(cls, variant: str, params: dict, root: Path | None = None) -> "RunLogger":
+        from mlflow.tracking import MlflowClient
+
+        uri = tracking_uri(root)
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = _experiment_id(client, uri, project_root(root))
+        tags = {"variant": variant, "mlflow.runName": variant}
+        if commit := git_commit(root):
+            tags["git_commit"] = commit
+        if exp_name := os.environ.get("DVC_EXP_NAME"):
+            tags["dvc_exp_name"] = exp_name
+        run = client.create_run(experiment_id, tags=tags)
+        logger = cls(run.info.run_id, uri)
+        logger.log_params(params)
+        return logger
+
+    @classmethod
+    def resume(cls, run_file: Path, variant: str, root: Path | None = None) -> "RunLogger":
+        """The run that trained this checkpoint, or a new one if this tracking store does not have it."""
+        uri = tracking_uri(root)
+        try:
+            run_id = json.loads(Path(run_file).read_text())["run_id"]
+            logger = cls(run_id, uri)
+            logger.client.get_run(run_id)
+            return logger
+        except Exception:  # missing file, other store, deleted run: log into a fresh run instead
+            return cls.start(variant, {}, root)
+
+    def save_run_file(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"run_id": self.run_id, "tracking_uri": self.client.tracking_uri}) + "\n")
+
+    # -- logging
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, rows: list[dict[str, float]], steps: list[int]) -> None:
+        """One batch for many steps: rows[i] holds the metrics of steps[i]."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(s)) for row, s in zip(rows, steps) for k, v in row.items()]
+        for i in range(0, len(metrics), 1000):  # MLflow's per-batch limit
+            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+
+    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
+        """A (H, W) or (H, W, 3) uint8 image as a step image (MLflow's image UI) and a PNG artifact."""
+        self.client.log_image(self.run_id, image, key=key, step=step)
+        self.client.log_image(self.run_id, image, artifact_file=f"{key}/step_{step:07d}.png")
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, str(v))
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+
+def _experiment_id(client, uri: str, root: Path) -> str:
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is not None:
+        return exp.experiment_id
+    # A tracking server keeps its own artifact store; a local database gets one beside it,
+    # by absolute path, so runs from DVC temp copies do not scatter artifacts.
+    location = None if uri.startswith(("http:", "https:", "databricks")) else (root / "mlartifacts").resolve().as_uri()
+    try:
+        return client.create_experiment(EXPERIMENT, artifact_location=location)
+    except Exception:  # another process created it first
+        return client.get_experiment_by_name(EXPERIMENT).experiment_id
