@@ -1,0 +1,19 @@
+"""Stage prepare: params `data` -> data/prepared/{train,test[,val]}.pt + manifest.json."""
+
+import argparse
+from pathlib import Path
+
+from dcgan_lab.cli import run_stage
+from dcgan_lab.data import prepare
+
+
+def main(params, args):
+    manifest = prepare(params.data, Path(args.out))
+    sizes = ", ".join(f"{k} {v['n']}" for k, v in manifest["splits"].items())
+    print(f"prepared {manifest['dataset']} at {params.data.image_size}px: {sizes} -> {args.out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default="data/prepared")
+    run_stage(main, parser)
