@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from .atomic import atomic_torch_save
 from .errors import CheckpointError
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    """Write to a temp file beside `path`, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_gan(path: Path, generator: Generator, discriminator: Discriminator, **meta) -> None:

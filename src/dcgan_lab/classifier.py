@@ -16,7 +16,7 @@ from torch import nn
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
-from .checkpoint import atomic_torch_save
+from .atomic import atomic_torch_save
 from .config import ClassifierConfig
 from .errors import CheckpointError
 

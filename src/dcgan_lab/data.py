@@ -12,11 +12,9 @@ import io
 import json
 import os
 import pickle
-import shutil
 import struct
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
+from .atomic import atomic_dir
 from .config import DataConfig
 from .errors import DatasetNotFound
 
@@ -238,10 +237,7 @@ def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> di
         x, y = splits["train"]
         splits["train"] = (x[: cfg.train_limit], y[: cfg.train_limit])
 
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         manifest = {"dataset": cfg.dataset, "image_size": cfg.image_size, "classes": classes, "splits": {}}
         for name, (x, y) in splits.items():
             x = fit_size(x, cfg.image_size).contiguous()
@@ -253,12 +249,6 @@ def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> di
                 "sha256": _tensor_sha256(x),
             }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return manifest
 
 

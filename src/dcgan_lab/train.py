@@ -8,8 +8,6 @@ read back to the host only every `train.log_every` steps.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
+from .atomic import atomic_dir
 from .augment import Augment, make_augment
 from .checkpoint import save_gan
 from .config import Params, VariantConfig, flatten, to_dict
@@ -278,21 +277,12 @@ def train_variant(
 
 def _write_outputs(g, d, history, summary, params, variant_name, fixed_z, out_dir, metrics_path, losses_path, logger):
     """Write the model directory atomically (temp dir + rename), then the small metrics files."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), variant=variant_name, steps=summary["steps"],
                  pixel_range=list(params.data.pixel_range), params=to_dict(params))
         grid = sample_grid(g, fixed_z.cpu(), params.data.pixel_range)
         save_image(grid.float() / 255, tmp / "samples.png")
         logger.save_run_file(tmp / "mlflow_run.json")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
     logger.log_artifact(out_dir / "samples.png", "samples")
     for path in (metrics_path, losses_path):
