@@ -62,3 +62,12 @@ def test_variant_keys_are_checked_and_unknown_variant_is_named(raw_params):
     p = parse_params(raw_params)
     with pytest.raises(ConfigError, match=r"variant: unknown variant 'fnal'; allowed: baseline, improved, final"):
         p.variant("fnal")
+
+
+def test_ablation_seeds_are_a_list_of_distinct_integers(raw_params):
+    p = parse_params({**raw_params, "ablation": {"seeds": [0, 1, 2]}})
+    assert p.ablation.seeds == (0, 1, 2)
+    error({**raw_params, "ablation": {"seeds": [0, 0]}}, r"ablation\.seeds: \[0, 0\] is out of range")
+    error({**raw_params, "ablation": {"seeds": []}}, r"ablation\.seeds: \[\] is out of range")
+    error({**raw_params, "ablation": {"seeds": 3}}, r"ablation\.seeds: expected a list, got 3")
+    error({**raw_params, "ablation": {"seeds": [0, "one"]}}, r"ablation\.seeds\[1\]: expected an integer")

@@ -11,7 +11,10 @@ from dcgan_lab.classifier import ClassifierFeatureExtractor, register, save_clas
 from dcgan_lab.config import ClassifierConfig, DataConfig, EvaluateConfig
 from dcgan_lab.data import load_split, prepare
 from dcgan_lab.errors import EvaluationError
-from dcgan_lab.evaluate import Uint8Images, extractor_kwargs, score_generator
+from dcgan_lab.evaluate import (
+    Uint8Images, class_coverage, evaluate_variant, extractor_kwargs, fidelity_metrics, generate,
+    reference_cache_name,
+)
 from dcgan_lab.models import Generator, GeneratorSpec
 
 
@@ -55,19 +58,69 @@ def test_fid_orders_real_noise_and_collapse(mnist, classifier_path):
     assert isc_real > 2 and isc_single == pytest.approx(1.0, abs=1e-3)
 
 
-def test_score_generator_is_finite_repeatable_and_states_its_protocol(mnist, classifier_path):
-    (_, _), (test_x, _) = mnist
+def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, classifier_path, tmp_path):
+    _, (test_x, test_y) = mnist
     g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
     cfg = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2, seed=7)
-    r1 = score_generator(g, test_x, cfg, classifier_path, torch.device("cpu"))
-    r2 = score_generator(g, test_x, cfg, classifier_path, torch.device("cpu"))
-    assert math.isfinite(r1["fid"]) and r1["fid"] > 0 and r1["is_mean"] >= 1
-    assert r1 == r2
-    assert {k: r1[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed")} == {
+    cpu = torch.device("cpu")
+    r1 = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    r2 = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    assert r1 == r2  # same inputs and seed, second time from the cached real features
+    for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"):
+        assert math.isfinite(r1[k]), k
+    assert r1["fid"] > 0 and r1["is_mean"] >= 1 and 0 <= r1["precision"] <= 1 and 0 <= r1["recall"] <= 1
+    assert 1 <= r1["classes_covered"] <= 10 and sum(r1["class_histogram"]) == pytest.approx(1)
+    assert {k: r1[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
+                               "kid_subset_size")} == {
         "extractor": "dcgan-lab-classifier", "fid_features": "features", "n_samples": 200, "n_real": 300,
-        "real_split": "test", "seed": 7}
-    r3 = score_generator(g, test_x, replace(cfg, seed=8), classifier_path, torch.device("cpu"))
+        "real_split": "test", "seed": 7, "kid_subset_size": 200}
+    r3 = evaluate_variant(g, (test_x, test_y), "sha-a", replace(cfg, seed=8), classifier_path, cpu,
+                          cache_root=tmp_path)
     assert r3["fid"] != r1["fid"]
+
+
+def test_generate_is_seeded_uint8(classifier_path):
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "sigmoid")).eval()
+    a = generate(g, 10, seed=3, batch_size=4, device=torch.device("cpu"))
+    assert a.shape == (10, 1, 32, 32) and a.dtype == torch.uint8
+    assert torch.equal(a, generate(g, 10, seed=3, batch_size=10, device=torch.device("cpu")))
+
+
+def test_reference_cache_name_changes_with_data_subset_and_extractor_weights(classifier_path, tmp_path):
+    kwargs = extractor_kwargs(EvaluateConfig(), classifier_path)
+    base = reference_cache_name(kwargs, "sha-a", 300)
+    assert base == reference_cache_name(kwargs, "sha-a", 300)
+    assert base != reference_cache_name(kwargs, "sha-b", 300)
+    assert base != reference_cache_name(kwargs, "sha-a", 299)
+    other = tmp_path / "other.pt"
+    other.write_bytes(classifier_path.read_bytes() + b"\0")  # different weights file
+    assert base != reference_cache_name({**kwargs, "feature_extractor_weights_path": str(other)}, "sha-a", 300)
+
+
+def test_cached_real_features_are_not_reused_for_other_data(mnist, classifier_path, tmp_path):
+    """The cache is keyed by the split's hash: a different real set under another hash gives another FID."""
+    _, (test_x, test_y) = mnist
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
+    cfg = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2)
+    cpu = torch.device("cpu")
+    first = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    shifted = (test_x[300:], test_y[300:])
+    second = evaluate_variant(g, shifted, "sha-b", cfg, classifier_path, cpu, cache_root=tmp_path)
+    assert second["fid"] != first["fid"]
+    names = {p.name.split("-dcgan-lab-classifier-")[0] for p in tmp_path.iterdir()}
+    assert len(names) == 2  # one cache entry per real set (features, logits and FID statistics each)
+
+
+def test_class_coverage_sees_mode_collapse(mnist, classifier_path):
+    from dcgan_lab.classifier import load_classifier
+
+    _, (test_x, test_y) = mnist
+    model = load_classifier(classifier_path)
+    varied = class_coverage(test_x[:1000], test_y, model, 10, torch.device("cpu"))
+    collapsed = class_coverage(test_x[:1].expand(1000, -1, -1, -1), test_y, model, 10, torch.device("cpu"))
+    assert varied["classes_covered"] == 10 and varied["class_kl_real"] < 0.1
+    assert collapsed["classes_covered"] == 1
+    assert collapsed["class_kl_uniform"] == pytest.approx(math.log(10), rel=1e-6)
 
 
 def test_extractor_is_a_registered_torch_fidelity_extractor(classifier_path):
@@ -82,3 +135,28 @@ def test_inception_without_weights_fails_with_a_clear_message(tmp_path):
     cfg = EvaluateConfig(feature_extractor="inception", inception_weights=str(tmp_path / "nope.pth"))
     with pytest.raises(EvaluationError, match=r"Inception weights not found at .*nope\.pth.*evaluate\.inception_weights"):
         extractor_kwargs(cfg, tmp_path / "classifier.pt")
+
+
+def test_inception_path_runs_the_real_loading_code_on_a_weights_file(tmp_path):
+    """No Inception weights offline: save a randomly initialised state dict of the right architecture
+    and let torch-fidelity's own loader read it, then compute every metric through Inception."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class ArchitectureOnly(FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):  # keep the random init: we want its state dict only
+            return None
+
+    empty = tmp_path / "empty.pth"
+    torch.save({}, empty)
+    weights = tmp_path / "inception.pth"
+    torch.save(ArchitectureOnly("arch", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), weights)
+
+    cfg = EvaluateConfig(feature_extractor="inception", inception_weights=str(weights), n_samples=16, n_real=16,
+                         batch_size=8, is_splits=2, kid_subset_size=8)
+    kwargs = extractor_kwargs(cfg, tmp_path / "unused.pt")
+    assert kwargs["feature_extractor"] == "inception-v3-compat" and kwargs["feature_layer_fid"] == "2048"
+    gen = torch.Generator().manual_seed(0)
+    fake = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)  # grayscale -> 3 channels
+    real = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)
+    r = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
+    assert all(math.isfinite(r[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall")), r

@@ -17,6 +17,7 @@ import yaml
 from conftest import ROOT, shrink
 
 VARIANTS = ["baseline", "improved", "final"]
+SEEDS = [0, 1]  # two seeds, so the report has intervals and tests
 pytestmark = pytest.mark.e2e
 
 
@@ -40,8 +41,9 @@ def repo(tmp_path_factory):
     for f in repo_files():
         (dst / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / f, dst / f)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    (dst / "params.yaml").write_text(yaml.safe_dump(shrink(raw), sort_keys=False))
+    raw = shrink(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    raw["ablation"]["seeds"] = SEEDS
+    (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
         env.pop(var, None)
@@ -57,25 +59,38 @@ def test_all_outputs_exist(repo):
     dst, _, _ = repo
     expected = ["data/prepared/train.pt", "data/prepared/test.pt", "data/prepared/manifest.json",
                 "models/classifier/classifier.pt", "metrics/classifier.json", "metrics/eval.json", "metrics/eval.csv",
-                "dvc.lock"]
+                "metrics/ablation.json", "metrics/ablation.csv", "metrics/ablation.md", "plots/fid.png",
+                "plots/losses.png", "plots/samples.png", "dvc.lock"]
     for v in VARIANTS:
-        expected += [f"models/{v}/checkpoint.pt", f"models/{v}/samples.png", f"models/{v}/mlflow_run.json",
-                     f"metrics/train/{v}.json", f"metrics/train/{v}_losses.csv"]
+        for s in SEEDS:
+            expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/samples.png",
+                         f"models/{v}/seed{s}/mlflow_run.json", f"metrics/train/{v}/seed{s}.json",
+                         f"metrics/train/{v}/seed{s}_losses.csv"]
     assert [p for p in expected if not (dst / p).is_file()] == []
     lock = yaml.safe_load((dst / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "train_classifier", "evaluate", *(f"train@{v}" for v in VARIANTS)}
+    assert set(lock["stages"]) == {"prepare", "train_classifier", "evaluate", "report",
+                                   *(f"train@{v}-{s}" for v in VARIANTS for s in SEEDS)}
 
 
 def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     dst, _, _ = repo
     results = json.loads((dst / "metrics/eval.json").read_text())
-    assert list(results) == VARIANTS
-    for r in results.values():
-        assert math.isfinite(r["fid"]) and r["fid"] >= 0 and r["is_mean"] >= 1 and math.isfinite(r["is_std"])
+    assert list(results) == VARIANTS and all(list(r) == ["seed0", "seed1"] for r in results.values())
+    for r in (r for by_seed in results.values() for r in by_seed.values()):
+        for key in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "class_kl_uniform"):
+            assert math.isfinite(r[key]), key
+        assert r["fid"] >= 0 and r["is_mean"] >= 1 - 1e-6 and 0 <= r["classes_covered"] <= 10
         assert (r["extractor"], r["n_samples"], r["n_real"], r["real_split"]) == ("dcgan-lab-classifier", 200, 300,
                                                                                  "test")
-    steps = [json.loads((dst / f"metrics/train/{v}.json").read_text())["steps"] for v in VARIANTS]
-    assert steps == [12, 12, 12]
+    steps = [json.loads((dst / f"metrics/train/{v}/seed{s}.json").read_text())["steps"] for v in VARIANTS
+             for s in SEEDS]
+    assert steps == [12] * 6
+    assert results["final"]["seed0"]["fid"] != results["final"]["seed1"]["fid"]  # seeds are different runs
+    report = (dst / "metrics/ablation.md").read_text()
+    assert "How it was measured: extractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
+    assert "| baseline | final | FID |" in report and "Not enough seeds" not in report
+    summary = json.loads((dst / "metrics/ablation.json").read_text())
+    assert summary["final"]["n_seeds"] == 2 and math.isfinite(summary["final"]["fid_ci95"])
 
 
 def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_scores(repo):
@@ -84,20 +99,29 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
     dst, _, _ = repo
     client = MlflowClient(tracking_uri=f"sqlite:///{dst / 'mlflow.db'}")
     exp = client.get_experiment_by_name("dcgan-lab")
-    runs = client.search_runs([exp.experiment_id])
-    assert sorted(r.data.tags["variant"] for r in runs) == sorted(VARIANTS)
+    all_runs = client.search_runs([exp.experiment_id])
+    runs = [r for r in all_runs if r.data.tags["variant"] != "ablation"]
+    assert sorted((r.data.tags["variant"], r.data.tags["seed"]) for r in runs) == sorted(
+        (v, str(s)) for v in VARIANTS for s in SEEDS)
+    (report_run,) = [r for r in all_runs if r.data.tags["variant"] == "ablation"]
+    assert {a.path for a in client.list_artifacts(report_run.info.run_id, "report")} >= {
+        "report/ablation.md", "report/fid.png", "report/samples.png"}
+    assert "final.fid_mean" in report_run.data.metrics
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.params["variant.name"] == r.data.tags["variant"] and r.data.params["train.batch_size"] == "32"
         assert "git_commit" in r.data.tags and r.data.tags["eval.extractor"] == "dcgan-lab-classifier"
+        assert r.data.tags["ablation_run_id"] == report_run.info.run_id
         for name in ("loss_d", "loss_g", "d_real", "d_fake"):
             history = client.get_metric_history(r.info.run_id, name)
             assert sorted(m.step for m in history) == list(range(1, 13))
-        assert {"fid", "is_mean", "is_std", "images_per_sec"} <= set(r.data.metrics)
+        assert {"fid", "is_mean", "is_std", "kid_mean", "precision", "recall", "classes_covered",
+                "images_per_sec"} <= set(r.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"checkpoint", "samples", "images"} <= artifacts
         assert [a.path for a in client.list_artifacts(r.info.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
-        run_file = json.loads((dst / f"models/{r.data.tags['variant']}/mlflow_run.json").read_text())
+        run_file = json.loads(
+            (dst / f"models/{r.data.tags['variant']}/seed{r.data.tags['seed']}/mlflow_run.json").read_text())
         assert run_file["run_id"] == r.info.run_id
 
 
@@ -119,17 +143,17 @@ def test_a_variant_param_change_reruns_only_that_variant_and_evaluate(repo, tmp_
         status = run(["dvc", "status", "--json"], dst, env).stdout
     finally:
         params.write_text(original)
-    assert set(json.loads(status)) == {"train@final", "evaluate"}
+    assert set(json.loads(status)) == {"train@final-0", "train@final-1", "evaluate", "report"}
 
 
 def test_checkpoint_rebuilds_the_generator_alone(repo):
     from dcgan_lab.checkpoint import load_generator, load_meta
 
     dst, _, _ = repo
-    g = load_generator(dst / "models/final/checkpoint.pt")
+    g = load_generator(dst / "models/final/seed0/checkpoint.pt")
     assert g.spec.activation == "relu" and g.spec.batch_norm
     assert g(torch.randn(2, g.spec.latent_dim)).shape == (2, 1, 32, 32)
-    assert load_meta(dst / "models/final/checkpoint.pt")["variant"] == "final"
+    assert load_meta(dst / "models/final/seed0/checkpoint.pt")["variant"] == "final"
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
@@ -142,9 +166,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
     result = run([sys.executable, "stages/prepare.py", "--params", str(bad), "--out", str(out)], dst, env, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: train.batchsize: unknown key (did you mean 'batch_size'?); allowed: " \
-        "seed, device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, log_every, sample_grid"
+        "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, log_every, sample_grid"
     assert not out.exists()
-    result = run([sys.executable, "stages/train.py", "--variant", "fnal"], dst, env, check=False)
+    result = run([sys.executable, "stages/train.py", "--variant", "fnal", "--seed", "0"], dst, env, check=False)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "error: variant: unknown variant 'fnal'; allowed: baseline, improved, final"]
     assert not (dst / "models/fnal").exists()

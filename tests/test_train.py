@@ -41,14 +41,16 @@ def test_fit_logs_every_step_and_is_deterministic(params, images):
 
     hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
                   on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)))
-    g1, _, h1 = fit(params, params.variant("final"), images, torch.device("cpu"), hooks)
+    g1, _, h1 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0, hooks=hooks)
     assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
     assert [s for chunk in logged for s in chunk] == list(h1["step"])
     assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
     assert hooks_seen[-1][1] == params.train.max_steps
-    g2, _, h2 = fit(params, params.variant("final"), images, torch.device("cpu"))
+    g2, _, h2 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0)
     assert h1.equals(h2)
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+    _, _, h3 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=1)
+    assert not h1.equals(h3)  # another seed is another run
 
 
 def test_batch_larger_than_dataset_is_a_config_error(params, images):

@@ -45,7 +45,6 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = 64
     epochs: int = 2
@@ -106,6 +105,14 @@ class EvaluateConfig:
     seed: int = 0
     batch_size: int = 500
     is_splits: int = 10
+    kid_subset_size: int = 1000
+    precision_recall: bool = True
+
+
+@dataclass(frozen=True)
+class AblationConfig:
+    # Every variant is trained and evaluated once per seed (weights, data order, noise, augmentation).
+    seeds: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class Params:
     variants: dict[str, VariantConfig] = field(default_factory=dict)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:
@@ -155,6 +163,10 @@ def _convert(value, tp, key: str):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of name -> settings, got {value!r}")
         return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{key}: expected a list of {len(args)} numbers, got {value!r}")
@@ -234,6 +246,10 @@ def _validate(p: Params) -> None:
     _check(e.n_real is None or e.n_real >= 2, "evaluate.n_real", e.n_real, "null or an integer >= 2")
     _check(e.batch_size >= 1, "evaluate.batch_size", e.batch_size, "an integer >= 1")
     _check(1 <= e.is_splits <= e.n_samples, "evaluate.is_splits", e.is_splits, "an integer in [1, n_samples]")
+    seeds = p.ablation.seeds
+    _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and min(seeds) >= 0, "ablation.seeds", list(seeds),
+           "a non-empty list of distinct integers >= 0")
+    _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
 
 
 def parse_params(raw: dict) -> Params:

@@ -54,13 +54,16 @@ class RunLogger:
     # -- creation
 
     @classmethod
-    def start(cls, variant: str, params: dict, root: Path | None = None) -> "RunLogger":
+    def start(cls, variant: str, seed: int | None, params: dict, root: Path | None = None,
+              run_name: str | None = None) -> "RunLogger":
         from mlflow.tracking import MlflowClient
 
         uri = tracking_uri(root)
         client = MlflowClient(tracking_uri=uri)
         experiment_id = _experiment_id(client, uri, project_root(root))
-        tags = {"variant": variant, "mlflow.runName": variant}
+        tags = {"variant": variant, "mlflow.runName": run_name or f"{variant}-seed{seed}"}
+        if seed is not None:
+            tags["seed"] = str(seed)
         if commit := git_commit(root):
             tags["git_commit"] = commit
         if exp_name := os.environ.get("DVC_EXP_NAME"):
@@ -71,7 +74,7 @@ class RunLogger:
         return logger
 
     @classmethod
-    def resume(cls, run_file: Path, variant: str, root: Path | None = None) -> "RunLogger":
+    def resume(cls, run_file: Path, variant: str, seed: int, root: Path | None = None) -> "RunLogger":
         """The run that trained this checkpoint, or a new one if this tracking store does not have it."""
         uri = tracking_uri(root)
         try:
@@ -80,7 +83,7 @@ class RunLogger:
             logger.client.get_run(run_id)
             return logger
         except Exception:  # missing file, other store, deleted run: log into a fresh run instead
-            return cls.start(variant, {}, root)
+            return cls.start(variant, seed, {}, root)
 
     def save_run_file(self, path: Path) -> None:
         Path(path).write_text(json.dumps({"run_id": self.run_id, "tracking_uri": self.client.tracking_uri}) + "\n")

@@ -27,6 +27,7 @@ from .data import load_split
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_gen")
+FIXED_NOISE_SEED = 0
 
 
 def resolve_device(name: str) -> torch.device:
@@ -144,20 +145,23 @@ def fit(
     variant: VariantConfig,
     images: torch.Tensor,  # (N, C, S, S) uint8, on any device
     device: torch.device,
+    seed: int = 0,
     hooks: Hooks = Hooks(),
 ) -> tuple[Generator, Discriminator, pd.DataFrame]:
     """Train one variant; returns the models and the per-step statistics table."""
     t = params.train
-    torch.manual_seed(t.seed)  # weight init
+    # Separate seeded streams, so that changing augmentation does not change data order or noise,
+    # and no two seeds share a stream.
+    base = 1000 * seed
+    torch.manual_seed(base)  # weight init
     g_spec, d_spec = gan_specs(params, variant, channels=images.shape[1])
     g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=t.lr_g, betas=t.betas)
     opt_d = torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas)
 
-    # Separate seeded streams, so changing augmentation does not change data order or noise.
-    data_gen = torch.Generator().manual_seed(t.seed + 1)
-    noise_gen = torch.Generator(device=device).manual_seed(t.seed + 2)
-    aug_gen = torch.Generator(device=device).manual_seed(t.seed + 3)
+    data_gen = torch.Generator().manual_seed(base + 1)
+    noise_gen = torch.Generator(device=device).manual_seed(base + 2)
+    aug_gen = torch.Generator(device=device).manual_seed(base + 3)
     augment = make_augment(variant.augment, params.data.pixel_range, aug_gen)
 
     images = images.to(device)  # the whole data set lives on the device; batches are index gathers
@@ -221,25 +225,28 @@ def sample_grid(g: Generator, z: torch.Tensor, pixel_range: tuple[float, float])
 def train_variant(
     params: Params,
     variant_name: str,
+    seed: int,
     data_dir: Path,
     out_dir: Path,
     metrics_path: Path,
     losses_path: Path,
 ) -> dict:
-    """Train one variant and write checkpoint, sample grid, metrics and loss table; log it all to MLflow."""
+    """Train one variant with one seed and write checkpoint, sample grid, metrics and loss table;
+    log it all to one MLflow run."""
     from .tracking import RunLogger
 
     variant = params.variant(variant_name)
     device = resolve_device(params.train.device)
     images, _ = load_split(data_dir, "train")
+    # The same noise for every variant and seed, so grids can be compared side by side.
     fixed_z = torch.randn(
-        params.train.sample_grid, params.model.latent_dim, generator=torch.Generator().manual_seed(params.train.seed)
+        params.train.sample_grid, params.model.latent_dim, generator=torch.Generator().manual_seed(FIXED_NOISE_SEED)
     ).to(device)
 
     run_params = flatten({k: v for k, v in to_dict(params).items() if k in ("data", "model", "train")})
     run_params.update(flatten(to_dict(variant), "variant"))
-    run_params["variant.name"] = variant_name
-    logger = RunLogger.start(variant_name, run_params)
+    run_params.update({"variant.name": variant_name, "seed": seed})
+    logger = RunLogger.start(variant_name, seed, run_params)
     timings: list[dict[str, float]] = []
 
     def on_log(steps, rows):
@@ -253,7 +260,7 @@ def train_variant(
 
     started = time.perf_counter()
     try:
-        g, d, history = fit(params, variant, images, device, Hooks(on_log=on_log, on_epoch=on_epoch))
+        g, d, history = fit(params, variant, images, device, seed, Hooks(on_log=on_log, on_epoch=on_epoch))
     except BaseException:
         logger.finish("FAILED")
         raise
@@ -261,6 +268,7 @@ def train_variant(
 
     summary = {
         "variant": variant_name,
+        "seed": seed,
         "steps": int(history["step"].iloc[-1]) if len(history) else 0,
         "epochs": len(timings),
         "batch_size": params.train.batch_size,
@@ -270,15 +278,16 @@ def train_variant(
         # Means over the last logging window: one step's value is too noisy to compare.
         **{k: round(float(history[k].tail(params.train.log_every).mean()), 4) for k in STAT_NAMES},
     }
-    _write_outputs(g, d, history, summary, params, variant_name, fixed_z, out_dir, metrics_path, losses_path, logger)
+    _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger)
     logger.finish()
     return summary
 
 
-def _write_outputs(g, d, history, summary, params, variant_name, fixed_z, out_dir, metrics_path, losses_path, logger):
+def _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger):
     """Write the model directory atomically (temp dir + rename), then the small metrics files."""
     with atomic_dir(out_dir) as tmp:
-        save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), variant=variant_name, steps=summary["steps"],
+        save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), variant=summary["variant"], seed=summary["seed"],
+                 steps=summary["steps"],
                  pixel_range=list(params.data.pixel_range), params=to_dict(params))
         grid = sample_grid(g, fixed_z.cpu(), params.data.pixel_range)
         save_image(grid.float() / 255, tmp / "samples.png")
