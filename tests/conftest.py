@@ -18,7 +18,8 @@ def shrink(raw: dict) -> dict:
     raw = copy.deepcopy(raw)
     raw["data"]["train_limit"] = 1024
     raw["model"].update(latent_dim=16, g_width=8, d_width=8)
-    raw["train"].update(batch_size=32, max_steps=12, log_every=5, sample_grid=16, device="cpu")
+    raw["train"].update(batch_size=32, max_steps=12, log_every=5, sample_grid=16, device="cpu", eval_every=5,
+                        eval_samples=100)
     raw["classifier"].update(width=8, max_steps=40, min_accuracy=0.2)
     raw["evaluate"].update(n_samples=200, n_real=300, batch_size=100, is_splits=2)
     return raw

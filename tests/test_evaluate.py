@@ -11,9 +11,9 @@ from dcgan_lab.classifier import ClassifierFeatureExtractor, register, save_clas
 from dcgan_lab.config import ClassifierConfig, DataConfig, EvaluateConfig
 from dcgan_lab.data import load_split, prepare
 from dcgan_lab.errors import EvaluationError
-from dcgan_lab.evaluate import (
-    Uint8Images, class_coverage, evaluate_variant, extractor_kwargs, fidelity_metrics, generate,
-    reference_cache_name,
+from dcgan_lab.evaluate import class_coverage, evaluate_variant
+from dcgan_lab.fidelity import (
+    QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, generate, reference_cache_name,
 )
 from dcgan_lab.models import Generator, GeneratorSpec
 
@@ -160,3 +160,20 @@ def test_inception_path_runs_the_real_loading_code_on_a_weights_file(tmp_path):
     real = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)
     r = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
     assert all(math.isfinite(r[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall")), r
+
+
+def test_quick_fid_prefers_a_generator_closer_to_the_data(mnist, classifier_path, tmp_path):
+    """The quick FID that picks the best checkpoint ranks real digits above an untrained generator."""
+    (train_x, _), (test_x, _) = mnist
+    quick = QuickFID(test_x, "sha-q", EvaluateConfig(batch_size=100), classifier_path, 200, torch.device("cpu"))
+    untrained = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
+
+    class Replay(torch.nn.Module):  # a "generator" that returns training digits
+        spec = GeneratorSpec(16, 8, 32, 1, "relu", True, "sigmoid")
+
+        def forward(self, z):
+            return train_x[: len(z)].float() / 255
+
+    fid_untrained, fid_replay = quick(untrained), quick(Replay())
+    assert fid_replay < fid_untrained / 5
+    assert quick(untrained) == fid_untrained  # seeded samples, cached real features

@@ -63,7 +63,8 @@ def test_all_outputs_exist(repo):
                 "plots/losses.png", "plots/samples.png", "dvc.lock"]
     for v in VARIANTS:
         for s in SEEDS:
-            expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/samples.png",
+            expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/best.pt",
+                         f"models/{v}/seed{s}/samples.png",
                          f"models/{v}/seed{s}/mlflow_run.json", f"metrics/train/{v}/seed{s}.json",
                          f"metrics/train/{v}/seed{s}_losses.csv"]
     assert [p for p in expected if not (dst / p).is_file()] == []
@@ -82,9 +83,11 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
         assert r["fid"] >= 0 and r["is_mean"] >= 1 - 1e-6 and 0 <= r["classes_covered"] <= 10
         assert (r["extractor"], r["n_samples"], r["n_real"], r["real_split"]) == ("dcgan-lab-classifier", 200, 300,
                                                                                  "test")
-    steps = [json.loads((dst / f"metrics/train/{v}/seed{s}.json").read_text())["steps"] for v in VARIANTS
-             for s in SEEDS]
-    assert steps == [12] * 6
+    train = [json.loads((dst / f"metrics/train/{v}/seed{s}.json").read_text()) for v in VARIANTS for s in SEEDS]
+    assert [t["steps"] for t in train] == [12] * 6
+    assert all(t["best_step"] in (5, 10, 12) and math.isfinite(t["best_fid_quick"]) for t in train)
+    for r in (r for by_seed in results.values() for r in by_seed.values()):
+        assert r["best_step"] in (5, 10, 12) and math.isfinite(r["best_fid"]) and math.isfinite(r["best_kid_mean"])
     assert results["final"]["seed0"]["fid"] != results["final"]["seed1"]["fid"]  # seeds are different runs
     report = (dst / "metrics/ablation.md").read_text()
     assert "How it was measured: extractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
@@ -115,7 +118,8 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
         for name in ("loss_d", "loss_g", "d_real", "d_fake"):
             history = client.get_metric_history(r.info.run_id, name)
             assert sorted(m.step for m in history) == list(range(1, 13))
-        assert {"fid", "is_mean", "is_std", "kid_mean", "precision", "recall", "classes_covered",
+        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "fid_quick")) == [5, 10, 12]
+        assert {"fid", "is_mean", "is_std", "kid_mean", "precision", "recall", "classes_covered", "best_fid",
                 "images_per_sec"} <= set(r.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
         assert {"checkpoint", "samples", "images"} <= artifacts
@@ -166,7 +170,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
     result = run([sys.executable, "stages/prepare.py", "--params", str(bad), "--out", str(out)], dst, env, check=False)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: train.batchsize: unknown key (did you mean 'batch_size'?); allowed: " \
-        "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, log_every, sample_grid"
+        "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, log_every, sample_grid, eval_every, eval_samples"
     assert not out.exists()
     result = run([sys.executable, "stages/train.py", "--variant", "fnal", "--seed", "0"], dst, env, check=False)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [

@@ -39,13 +39,16 @@ def test_fit_logs_every_step_and_is_deterministic(params, images):
     hooks_seen = []
     from dcgan_lab.train import Hooks
 
+    evaluated = []
     hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
-                  on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)))
+                  on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)),
+                  on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval())
     g1, _, h1 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0, hooks=hooks)
     assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
     assert [s for chunk in logged for s in chunk] == list(h1["step"])
     assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
     assert hooks_seen[-1][1] == params.train.max_steps
+    assert evaluated == [(5, True), (10, True), (12, True)]  # every eval_every steps and at the end, in train mode
     g2, _, h2 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0)
     assert h1.equals(h2)
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))

@@ -23,6 +23,12 @@ def save_gan(path: Path, generator: Generator, discriminator: Discriminator, **m
     )
 
 
+def save_generator(path: Path, generator: Generator, **meta) -> None:
+    """A generator alone (e.g. the best one by FID during training); load_generator reads it."""
+    atomic_torch_save({"generator": {"spec": asdict(generator.spec), "state_dict": generator.state_dict()},
+                       "meta": meta}, path)
+
+
 def _load(path: Path) -> dict:
     path = Path(path)
     if not path.exists():

@@ -57,6 +57,10 @@ class TrainConfig:
     # Losses are kept on the device and read back (one host sync) every log_every steps.
     log_every: int = 50
     sample_grid: int = 64
+    # Every eval_every steps a quick FID (eval_samples generated vs as many held-out real images, same
+    # extractor) picks the best generator, kept beside the last one; 0 turns it off.
+    eval_every: int = 250
+    eval_samples: int = 1000
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,8 @@ def _validate(p: Params) -> None:
     _check(all(0 <= b < 1 for b in t.betas), "train.betas", list(t.betas), "two numbers in [0, 1)")
     _check(t.log_every >= 1, "train.log_every", t.log_every, "an integer >= 1")
     _check(t.sample_grid >= 1, "train.sample_grid", t.sample_grid, "an integer >= 1")
+    _check(t.eval_every >= 0, "train.eval_every", t.eval_every, "0 (off) or an integer >= 1")
+    _check(t.eval_samples >= 2, "train.eval_samples", t.eval_samples, "an integer >= 2")
     if not p.variants:
         raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
     for name, v in p.variants.items():

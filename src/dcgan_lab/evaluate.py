@@ -1,148 +1,28 @@
-"""FID, IS, KID, precision/recall and class coverage of each variant's generator.
+"""FID, IS, KID, precision/recall and class coverage of every (variant, seed) run.
 
-torch-fidelity computes every distribution metric; this module only decides what goes in:
-generated images (made once per variant in large batches, kept as uint8, no PNG round trip)
-and held-out real images, seen through one feature extractor that every result names.
-Features of the real split are cached by torch-fidelity under a name built from the split's
-sha256 and the extractor's weights, so a changed data set or extractor never reuses stale ones.
+torch-fidelity computes every distribution metric (see fidelity.py); this module decides what goes
+in: each run's generated images and the held-out real split, seen through one feature extractor
+that every result names, plus class coverage from the domain classifier.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
 
-import pandas as pd
 import torch
-import torch_fidelity
-from torch.utils.data import Dataset
 
 from . import classifier
-from .checkpoint import load_generator
+from .checkpoint import load_generator, load_meta
 from .config import EvaluateConfig
-from .data import default_cache_dir, sha256_file
 from .errors import EvaluationError
+from .fidelity import extractor_kwargs, fidelity_metrics, generate, reference_cache_name
 from .models import Generator
-from .train import resolve_device, to_uint8
-
-INCEPTION = "inception-v3-compat"
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+from .train import resolve_device
 SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
-          "class_kl_uniform", "class_kl_real")
-
-
-class Uint8Images(Dataset):
-    """A uint8 (N, C, S, S) tensor as a Dataset of (C, S, S) items; 3 channels when rgb (Inception)."""
-
-    def __init__(self, images: torch.Tensor, rgb: bool = False):
-        self.images, self.rgb = images, rgb
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int) -> torch.Tensor:
-        x = self.images[i]
-        return x.expand(3, -1, -1) if self.rgb and x.shape[0] == 1 else x
-
-
-@torch.inference_mode()
-def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.device) -> torch.Tensor:
-    """n samples of G in eval mode as uint8 (n, C, S, S) on the CPU; noise from a seeded generator."""
-    g = g.to(device).eval()
-    pixel_range = (-1.0, 1.0) if g.spec.output == "tanh" else (0.0, 1.0)
-    noise = torch.Generator(device=device).manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - start), g.spec.latent_dim, device=device, generator=noise)
-        chunks.append(to_uint8(g(z), pixel_range).cpu())
-    return torch.cat(chunks)
-
-
-def inception_weights(cfg: EvaluateConfig) -> Path:
-    """The Inception weights torch-fidelity would download, from a path or torch's hub cache."""
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    path = Path(cfg.inception_weights) if cfg.inception_weights else cached
-    if not path.exists():
-        raise EvaluationError(
-            f"evaluate.feature_extractor=inception: Inception weights not found at {path}; "
-            f"download {INCEPTION_FILE} (torch-fidelity's release) to {cached} or set evaluate.inception_weights, "
-            "or use evaluate.feature_extractor: classifier"
-        )
-    return path
-
-
-def extractor_kwargs(cfg: EvaluateConfig, classifier_path: Path) -> dict:
-    """torch-fidelity arguments that choose the feature extractor, its weights and its layers."""
-    if cfg.feature_extractor == "inception":
-        return {
-            "feature_extractor": INCEPTION,
-            "feature_extractor_weights_path": str(inception_weights(cfg)),
-            "feature_layer_fid": "2048",
-            "feature_layer_kid": "2048",
-            "feature_layer_prc": "2048",
-            "feature_layer_isc": "logits_unbiased",
-        }
-    return {
-        "feature_extractor": classifier.register(),
-        "feature_extractor_weights_path": str(classifier_path),
-        "feature_layer_fid": "features",
-        "feature_layer_kid": "features",
-        "feature_layer_prc": "features",
-        "feature_layer_isc": "logits",
-    }
-
-
-def reference_cache_name(kwargs: dict, split_sha256: str, n_real: int) -> str:
-    """Name of the cached real-split features: changes with the data, the subset and the extractor's weights."""
-    weights = sha256_file(Path(kwargs["feature_extractor_weights_path"]))
-    key = hashlib.sha256(f"{split_sha256}|{n_real}|{kwargs['feature_extractor']}|{weights}".encode()).hexdigest()
-    return f"dcgan-lab-real-{key[:24]}"
-
-
-def fidelity_metrics(
-    fake: torch.Tensor,  # (N, C, S, S) uint8
-    real: torch.Tensor,  # (M, C, S, S) uint8
-    kwargs: dict,
-    cfg: EvaluateConfig,
-    device: torch.device,
-    real_cache_name: str | None = None,
-    cache_root: Path | None = None,
-) -> dict[str, float]:
-    """FID, IS, KID and precision/recall of `fake` against `real`, all by torch-fidelity."""
-    rgb = kwargs["feature_extractor"] == INCEPTION
-    kid_subset = min(cfg.kid_subset_size, len(fake), len(real))
-    result = torch_fidelity.calculate_metrics(
-        input1=Uint8Images(fake, rgb),
-        input2=Uint8Images(real, rgb),
-        fid=True,
-        isc=True,
-        kid=True,
-        prc=cfg.precision_recall,
-        isc_splits=cfg.is_splits,
-        kid_subset_size=kid_subset,
-        batch_size=cfg.batch_size,
-        rng_seed=cfg.seed,
-        cuda=device.type == "cuda",
-        cache=real_cache_name is not None,
-        cache_root=str(cache_root or default_cache_dir() / "fidelity"),
-        input2_cache_name=real_cache_name,
-        save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
-        verbose=False,
-        **kwargs,
-    )
-    out = {
-        "fid": result["frechet_inception_distance"],
-        "is_mean": result["inception_score_mean"],
-        "is_std": result["inception_score_std"],
-        "kid_mean": result["kernel_inception_distance_mean"],
-        "kid_std": result["kernel_inception_distance_std"],
-        "kid_subset_size": kid_subset,
-    }
-    if cfg.precision_recall:
-        out.update(precision=result["precision"], recall=result["recall"])
-    return {k: float(v) if k != "kid_subset_size" else v for k, v in out.items()}
+          "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
+          "best_recall")
 
 
 @torch.inference_mode()
@@ -225,8 +105,13 @@ def evaluate_runs(
     results: dict[str, dict[str, dict]] = {}
     for name in variants:
         for seed in seeds:
-            g = load_generator(run_paths(name, seed, root).checkpoint)
-            results.setdefault(name, {})[f"seed{seed}"] = evaluate_variant(g, real, sha, cfg, classifier_path, device)
+            paths = run_paths(name, seed, root)
+            r = evaluate_variant(load_generator(paths.checkpoint), real, sha, cfg, classifier_path, device)
+            if paths.best.exists():  # the best generator by quick FID during training, same protocol
+                best = evaluate_variant(load_generator(paths.best), real, sha, cfg, classifier_path, device)
+                r.update(best_step=load_meta(paths.best)["steps"],
+                         **{f"best_{k}": best[k] for k in ("fid", "is_mean", "kid_mean", "precision", "recall")})
+            results.setdefault(name, {})[f"seed{seed}"] = r
     return results
 
 

@@ -12,7 +12,7 @@ rebuilds its model with nothing else.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -8,13 +8,17 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class RunPaths:
-    model_dir: Path  # checkpoint.pt, samples.png, mlflow_run.json (DVC output)
+    model_dir: Path  # checkpoint.pt, best.pt, samples.png, mlflow_run.json (DVC output)
     train_metrics: Path  # summary of the training run (DVC metric, in git)
     losses: Path  # per-step table (DVC plot, in git)
 
     @property
     def checkpoint(self) -> Path:
         return self.model_dir / "checkpoint.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.model_dir / "best.pt"
 
     @property
     def samples(self) -> Path:

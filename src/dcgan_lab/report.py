@@ -20,9 +20,10 @@ METRICS = {
     "recall": True,
     "classes_covered": True,
     "class_kl_real": False,
+    "best_fid": False,
 }
 LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "classes_covered": "classes covered",
-          "class_kl_real": "KL(classes ‖ real)"}
+          "class_kl_real": "KL(classes ‖ real)", "best_fid": "FID of best checkpoint"}
 
 
 def ablation_table(results: dict[str, dict[str, dict]]) -> pd.DataFrame:

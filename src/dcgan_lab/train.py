@@ -20,7 +20,7 @@ from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_dir
 from .augment import Augment, make_augment
-from .checkpoint import save_gan
+from .checkpoint import save_gan, save_generator
 from .config import Params, VariantConfig, flatten, to_dict
 from .errors import ConfigError
 from .data import load_split
@@ -138,6 +138,7 @@ class Hooks:
 
     on_log: Callable[[list[int], list[dict[str, float]]], None] | None = None
     on_epoch: Callable[[int, int, Generator, dict[str, float]], None] | None = None  # (epoch, step, G, timing)
+    on_eval: Callable[[int, Generator], None] | None = None  # every train.eval_every steps and at the end
 
 
 def fit(
@@ -194,6 +195,9 @@ def fit(
                 if hooks.on_log:
                     hooks.on_log(steps, rows)
                 pending = []
+            if hooks.on_eval and t.eval_every and (step % t.eval_every == 0 or step == total):
+                hooks.on_eval(step, g)
+                g.train()
         if epoch_steps == 0:
             break
         seconds = time.perf_counter() - started
@@ -230,9 +234,10 @@ def train_variant(
     out_dir: Path,
     metrics_path: Path,
     losses_path: Path,
+    quick_fid: Callable[[Generator], float] | None = None,
 ) -> dict:
     """Train one variant with one seed and write checkpoint, sample grid, metrics and loss table;
-    log it all to one MLflow run."""
+    log it all to one MLflow run. With `quick_fid`, the generator with the lowest quick FID is kept too."""
     from .tracking import RunLogger
 
     variant = params.variant(variant_name)
@@ -252,6 +257,14 @@ def train_variant(
     def on_log(steps, rows):
         logger.log_metrics(rows, steps)
 
+    best: dict = {}
+
+    def on_eval(step, g):
+        fid = quick_fid(g)
+        logger.log_metrics([{"fid_quick": fid}], [step])
+        if not best or fid < best["fid"]:
+            best.update(fid=fid, step=step, state={k: v.detach().cpu().clone() for k, v in g.state_dict().items()})
+
     def on_epoch(epoch, step, g, timing):
         timings.append(timing)
         logger.log_metrics([{**timing, "epoch": epoch}], [step])
@@ -260,7 +273,8 @@ def train_variant(
 
     started = time.perf_counter()
     try:
-        g, d, history = fit(params, variant, images, device, seed, Hooks(on_log=on_log, on_epoch=on_epoch))
+        hooks = Hooks(on_log=on_log, on_epoch=on_epoch, on_eval=on_eval if quick_fid else None)
+        g, d, history = fit(params, variant, images, device, seed, hooks)
     except BaseException:
         logger.finish("FAILED")
         raise
@@ -278,17 +292,23 @@ def train_variant(
         # Means over the last logging window: one step's value is too noisy to compare.
         **{k: round(float(history[k].tail(params.train.log_every).mean()), 4) for k in STAT_NAMES},
     }
-    _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger)
+    if best:
+        summary.update(best_step=best["step"], best_fid_quick=round(best["fid"], 4))
+    _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger, best)
     logger.finish()
     return summary
 
 
-def _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger):
+def _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger, best):
     """Write the model directory atomically (temp dir + rename), then the small metrics files."""
+    meta = dict(variant=summary["variant"], seed=summary["seed"], pixel_range=list(params.data.pixel_range),
+                params=to_dict(params))
     with atomic_dir(out_dir) as tmp:
-        save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), variant=summary["variant"], seed=summary["seed"],
-                 steps=summary["steps"],
-                 pixel_range=list(params.data.pixel_range), params=to_dict(params))
+        save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), steps=summary["steps"], **meta)
+        if best:
+            best_g = Generator(g.spec)
+            best_g.load_state_dict(best["state"])
+            save_generator(tmp / "best.pt", best_g, steps=best["step"], fid_quick=best["fid"], **meta)
         grid = sample_grid(g, fixed_z.cpu(), params.data.pixel_range)
         save_image(grid.float() / 255, tmp / "samples.png")
         logger.save_run_file(tmp / "mlflow_run.json")

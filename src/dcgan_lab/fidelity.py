@@ -1,0 +1,161 @@
+"""torch-fidelity plumbing: uint8 samples in, FID/IS/KID/precision/recall out.
+
+Generated images are made in large batches under inference mode and kept as uint8 in memory (no
+PNG round trip). Features of the real split are cached by torch-fidelity under a name built from
+the split's sha256, the subset size and the extractor weights' sha256, so a changed data set or
+extractor never reuses stale statistics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+import torch_fidelity
+from torch.utils.data import Dataset
+
+from . import classifier
+from .config import EvaluateConfig
+from .data import default_cache_dir, sha256_file
+from .errors import EvaluationError
+from .models import Generator
+from .train import to_uint8
+
+INCEPTION = "inception-v3-compat"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+
+class Uint8Images(Dataset):
+    """A uint8 (N, C, S, S) tensor as a Dataset of (C, S, S) items; 3 channels when rgb (Inception)."""
+
+    def __init__(self, images: torch.Tensor, rgb: bool = False):
+        self.images, self.rgb = images, rgb
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        x = self.images[i]
+        return x.expand(3, -1, -1) if self.rgb and x.shape[0] == 1 else x
+
+
+@torch.inference_mode()
+def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.device) -> torch.Tensor:
+    """n samples of G in eval mode as uint8 (n, C, S, S) on the CPU; noise from a seeded generator."""
+    g = g.to(device).eval()
+    pixel_range = (-1.0, 1.0) if g.spec.output == "tanh" else (0.0, 1.0)
+    noise = torch.Generator(device=device).manual_seed(seed)
+    chunks = []
+    for start in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - start), g.spec.latent_dim, device=device, generator=noise)
+        chunks.append(to_uint8(g(z), pixel_range).cpu())
+    return torch.cat(chunks)
+
+
+def inception_weights(cfg: EvaluateConfig) -> Path:
+    """The Inception weights torch-fidelity would download, from a path or torch's hub cache."""
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    path = Path(cfg.inception_weights) if cfg.inception_weights else cached
+    if not path.exists():
+        raise EvaluationError(
+            f"evaluate.feature_extractor=inception: Inception weights not found at {path}; "
+            f"download {INCEPTION_FILE} (torch-fidelity's release) to {cached} or set evaluate.inception_weights, "
+            "or use evaluate.feature_extractor: classifier"
+        )
+    return path
+
+
+def extractor_kwargs(cfg: EvaluateConfig, classifier_path: Path) -> dict:
+    """torch-fidelity arguments that choose the feature extractor, its weights and its layers."""
+    if cfg.feature_extractor == "inception":
+        return {
+            "feature_extractor": INCEPTION,
+            "feature_extractor_weights_path": str(inception_weights(cfg)),
+            "feature_layer_fid": "2048",
+            "feature_layer_kid": "2048",
+            "feature_layer_prc": "2048",
+            "feature_layer_isc": "logits_unbiased",
+        }
+    return {
+        "feature_extractor": classifier.register(),
+        "feature_extractor_weights_path": str(classifier_path),
+        "feature_layer_fid": "features",
+        "feature_layer_kid": "features",
+        "feature_layer_prc": "features",
+        "feature_layer_isc": "logits",
+    }
+
+
+def reference_cache_name(kwargs: dict, split_sha256: str, n_real: int) -> str:
+    """Name of the cached real-split features: changes with the data, the subset and the extractor's weights."""
+    weights = sha256_file(Path(kwargs["feature_extractor_weights_path"]))
+    key = hashlib.sha256(f"{split_sha256}|{n_real}|{kwargs['feature_extractor']}|{weights}".encode()).hexdigest()
+    return f"dcgan-lab-real-{key[:24]}"
+
+
+def fidelity_metrics(
+    fake: torch.Tensor,  # (N, C, S, S) uint8
+    real: torch.Tensor,  # (M, C, S, S) uint8
+    kwargs: dict,
+    cfg: EvaluateConfig,
+    device: torch.device,
+    real_cache_name: str | None = None,
+    cache_root: Path | None = None,
+) -> dict[str, float]:
+    """FID, IS, KID and precision/recall of `fake` against `real`, all by torch-fidelity."""
+    rgb = kwargs["feature_extractor"] == INCEPTION
+    kid_subset = min(cfg.kid_subset_size, len(fake), len(real))
+    result = torch_fidelity.calculate_metrics(
+        input1=Uint8Images(fake, rgb),
+        input2=Uint8Images(real, rgb),
+        fid=True,
+        isc=True,
+        kid=True,
+        prc=cfg.precision_recall,
+        isc_splits=cfg.is_splits,
+        kid_subset_size=kid_subset,
+        batch_size=cfg.batch_size,
+        rng_seed=cfg.seed,
+        cuda=device.type == "cuda",
+        cache=real_cache_name is not None,
+        cache_root=str(cache_root or default_cache_dir() / "fidelity"),
+        input2_cache_name=real_cache_name,
+        save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
+        verbose=False,
+        **kwargs,
+    )
+    out = {
+        "fid": result["frechet_inception_distance"],
+        "is_mean": result["inception_score_mean"],
+        "is_std": result["inception_score_std"],
+        "kid_mean": result["kernel_inception_distance_mean"],
+        "kid_std": result["kernel_inception_distance_std"],
+        "kid_subset_size": kid_subset,
+    }
+    if cfg.precision_recall:
+        out.update(precision=result["precision"], recall=result["recall"])
+    return {k: float(v) if k != "kid_subset_size" else v for k, v in out.items()}
+
+
+class QuickFID:
+    """FID of a few samples against a fixed held-out set, to pick the best generator during training.
+
+    Same extractor as the evaluation; the real set's features are cached on the first call."""
+
+    def __init__(self, real: torch.Tensor, split_sha256: str, cfg: EvaluateConfig, classifier_path: Path,
+                 n_samples: int, device: torch.device):
+        self.real, self.cfg, self.n, self.device = real[:n_samples], cfg, n_samples, device
+        self.kwargs = extractor_kwargs(cfg, classifier_path)
+        self.cache_name = reference_cache_name(self.kwargs, split_sha256, len(self.real))
+
+    def __call__(self, g: Generator) -> float:
+        fake = generate(g, self.n, self.cfg.seed, self.cfg.batch_size, self.device)
+        rgb = self.kwargs["feature_extractor"] == INCEPTION
+        result = torch_fidelity.calculate_metrics(
+            input1=Uint8Images(fake, rgb), input2=Uint8Images(self.real, rgb), fid=True,
+            batch_size=self.cfg.batch_size, cuda=self.device.type == "cuda", cache=True,
+            cache_root=str(default_cache_dir() / "fidelity"), input2_cache_name=self.cache_name,
+            save_cpu_ram=True, verbose=False, **self.kwargs,
+        )
+        return float(result["frechet_inception_distance"])
