@@ -6,15 +6,17 @@ import json
 from pathlib import Path
 
 from dcgan_lab.cli import run_stage
-from dcgan_lab.evaluate import evaluate_runs, log_results, write_results
+from dcgan_lab.evaluate import evaluate_runs, load_real, log_results, real_reference, write_results
+from dcgan_lab.train import resolve_device
 
 
 def main(params, args):
-    results = evaluate_runs(
-        params.evaluate, params.train.device, list(params.variants), list(params.ablation.seeds), Path(args.data),
-        Path(args.classifier),
-    )
+    cfg, device, classifier = params.evaluate, resolve_device(params.train.device), Path(args.classifier)
+    real, sha = load_real(cfg, Path(args.data))
+    results = evaluate_runs(cfg, device, list(params.variants), list(params.ablation.seeds), real, sha, classifier)
+    reference = real_reference(real[0], cfg, classifier, device)
     write_results(results, Path(args.metrics), Path(args.metrics).with_suffix(".csv"))
+    Path(args.reference).write_text(json.dumps(reference, indent=2) + "\n")
     accuracy = None
     if Path(args.classifier_metrics).exists():
         accuracy = json.loads(Path(args.classifier_metrics).read_text()).get("test_accuracy")
@@ -23,6 +25,8 @@ def main(params, args):
         for seed, r in by_seed.items():
             print(f"{name} {seed}: FID {r['fid']:.3f}  IS {r['is_mean']:.3f} +- {r['is_std']:.3f}  "
                   f"KID {r['kid_mean']:.4f} +- {r['kid_std']:.4f}  classes {r['classes_covered']}  ({r['extractor']})")
+    print(f"real data ({reference['real_split']}, halves of {reference['n_per_half']}): "
+          f"FID {reference['fid_half_vs_half']:.3f}  IS {reference['is_real']:.3f}")
 
 
 if __name__ == "__main__":
@@ -31,4 +35,5 @@ if __name__ == "__main__":
     parser.add_argument("--classifier", default="models/classifier/classifier.pt")
     parser.add_argument("--classifier-metrics", default="metrics/classifier.json")
     parser.add_argument("--metrics", default="metrics/eval.json")
+    parser.add_argument("--reference", default="metrics/reference.json")
     run_stage(main, parser)

@@ -29,7 +29,8 @@ def main(params, args):
     table.to_csv(out / "ablation.csv", index=False, float_format="%.6g")
     summary_json = summary_metrics(summary)
     (out / "ablation.json").write_text(json.dumps(summary_json, indent=2) + "\n")
-    (out / "ablation.md").write_text(render_markdown(summary, tests, protocol))
+    reference = json.loads(Path(args.reference).read_text()) if Path(args.reference).exists() else None
+    (out / "ablation.md").write_text(render_markdown(summary, tests, protocol, reference))
 
     plots = Path(args.plots)
     plots.mkdir(parents=True, exist_ok=True)
@@ -49,4 +50,5 @@ if __name__ == "__main__":
     parser.add_argument("--eval", default="metrics/eval.json")
     parser.add_argument("--classifier-metrics", default="metrics/classifier.json")
     parser.add_argument("--plots", default="plots")
+    parser.add_argument("--reference", default="metrics/reference.json")
     run_stage(main, parser)

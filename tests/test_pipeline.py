@@ -89,7 +89,11 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     for r in (r for by_seed in results.values() for r in by_seed.values()):
         assert r["best_step"] in (5, 10, 12) and math.isfinite(r["best_fid"]) and math.isfinite(r["best_kid_mean"])
     assert results["final"]["seed0"]["fid"] != results["final"]["seed1"]["fid"]  # seeds are different runs
+    reference = json.loads((dst / "metrics/reference.json").read_text())
+    assert reference["n_per_half"] == 150 and math.isfinite(reference["fid_half_vs_half"])
+    assert reference["is_real"] >= 1 - 1e-6
     report = (dst / "metrics/ablation.md").read_text()
+    assert "Real data under the same extractor, for scale: FID between two halves of the test split" in report
     assert "How it was measured: extractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
     assert "| baseline | final | FID |" in report and "Not enough seeds" not in report
     summary = json.loads((dst / "metrics/ablation.json").read_text())

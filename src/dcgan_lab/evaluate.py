@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,7 +20,6 @@ from .config import EvaluateConfig
 from .errors import EvaluationError
 from .fidelity import extractor_kwargs, fidelity_metrics, generate, reference_cache_name
 from .models import Generator
-from .train import resolve_device
 SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
           "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
           "best_recall")
@@ -80,28 +80,43 @@ def evaluate_variant(
     return result
 
 
-def evaluate_runs(
-    cfg: EvaluateConfig,
-    device_name: str,
-    variants: list[str],
-    seeds: list[int],
-    data_dir: Path,
-    classifier_path: Path,
-    root: Path = Path("."),
-) -> dict[str, dict[str, dict]]:
-    """{variant: {"seed<k>": metrics}} for every variant and seed of the ablation."""
+def load_real(cfg: EvaluateConfig, data_dir: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
+    """The held-out split the generators are compared with, and its sha256 (from the manifest)."""
     from .data import load_split
-    from .paths import run_paths
 
-    device = resolve_device(device_name)
     manifest = json.loads((Path(data_dir) / "manifest.json").read_text())
     if cfg.real_split not in manifest["splits"]:
         raise EvaluationError(
             f"evaluate.real_split: {manifest['dataset']} has no {cfg.real_split!r} split; "
             f"allowed here: {', '.join(s for s in manifest['splits'] if s != 'train')}"
         )
-    real = load_split(data_dir, cfg.real_split)
-    sha = manifest["splits"][cfg.real_split]["sha256"]
+    return load_split(data_dir, cfg.real_split), manifest["splits"][cfg.real_split]["sha256"]
+
+
+def real_reference(real: torch.Tensor, cfg: EvaluateConfig, classifier_path: Path, device: torch.device) -> dict:
+    """What real data scores under the same extractor: FID/KID between two halves of the real split
+    (a floor for sample sets of that size) and IS of the first half (a ceiling)."""
+    images = real if cfg.n_real is None else real[: cfg.n_real]
+    half = len(images) // 2
+    m = fidelity_metrics(images[:half], images[half : 2 * half], extractor_kwargs(cfg, classifier_path),
+                         replace(cfg, precision_recall=False), device)
+    return {"fid_half_vs_half": m["fid"], "kid_half_vs_half": m["kid_mean"], "is_real": m["is_mean"],
+            "n_per_half": half, "real_split": cfg.real_split}
+
+
+def evaluate_runs(
+    cfg: EvaluateConfig,
+    device: torch.device,
+    variants: list[str],
+    seeds: list[int],
+    real: tuple[torch.Tensor, torch.Tensor],
+    sha: str,
+    classifier_path: Path,
+    root: Path = Path("."),
+) -> dict[str, dict[str, dict]]:
+    """{variant: {"seed<k>": metrics}} for every variant and seed of the ablation."""
+    from .paths import run_paths
+
     results: dict[str, dict[str, dict]] = {}
     for name in variants:
         for seed in seeds:

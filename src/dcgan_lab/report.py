@@ -71,12 +71,21 @@ def _fmt(mean: float, half: float) -> str:
     return f"{mean:.4g}" if math.isnan(half) else f"{mean:.4g} ± {half:.2g}"
 
 
-def render_markdown(summary: pd.DataFrame, tests: pd.DataFrame, protocol: dict) -> str:
+def render_markdown(summary: pd.DataFrame, tests: pd.DataFrame, protocol: dict, reference: dict | None = None) -> str:
     """A report a person can read on its own: what was measured, how, and what differs."""
     lines = ["# Ablation report", ""]
     lines += [
         "How it was measured: " + ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".",
         "",
+    ]
+    if reference:
+        lines += [
+            f"Real data under the same extractor, for scale: FID between two halves of the {reference['real_split']} "
+            f"split ({reference['n_per_half']} images each) = {reference['fid_half_vs_half']:.4g}, KID = "
+            f"{reference['kid_half_vs_half']:.4g}, IS of real images = {reference['is_real']:.4g}.",
+            "",
+        ]
+    lines += [
         "Mean over seeds ± half-width of the 95% t-interval (no interval with one seed).",
         "",
     ]
