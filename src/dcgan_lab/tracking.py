@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -82,7 +83,9 @@ class RunLogger:
             logger = cls(run_id, uri)
             logger.client.get_run(run_id)
             return logger
-        except Exception:  # missing file, other store, deleted run: log into a fresh run instead
+        except Exception as exc:  # missing file, other store, deleted run: log into a fresh run instead
+            print(f"warning: the MLflow run recorded in {run_file} is not in {uri} ({type(exc).__name__}); "
+                  f"logging {variant} seed {seed} into a new run", file=sys.stderr)
             return cls.start(variant, seed, {}, root)
 
     def save_run_file(self, path: Path) -> None:
