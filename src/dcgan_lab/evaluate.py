@@ -20,6 +20,7 @@ from .config import EvaluateConfig
 from .errors import EvaluationError
 from .fidelity import extractor_kwargs, fidelity_metrics, generate, reference_cache_name
 from .models import Generator
+
 SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
           "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
           "best_recall")
