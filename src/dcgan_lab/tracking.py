@@ -2,19 +2,25 @@
 
 The default store is a sqlite file at the repository root, named by absolute path,
 so DVC experiment temp copies (<repo>/.dvc/tmp/exps/...) log into the same database.
-MLFLOW_TRACKING_URI overrides it.
+MLFLOW_TRACKING_URI overrides it. Queued experiments (`dvc queue start -j N`) write to that
+file from several processes at once: it is created under a file lock and switched to WAL,
+and MLflow waits on a busy database (busy_timeout) rather than failing.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import sqlite3
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
+
+from .provenance import git, run_tags
 
 EXPERIMENT = "dcgan-lab"
 
@@ -36,20 +42,30 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return git(["rev-parse", "HEAD"], cwd)
+
+
+def open_client(uri: str):
+    """An MlflowClient whose store exists. A new sqlite store is created by one process at a time
+    (MLflow's schema set-up is not safe to race) and put in WAL mode, so readers never block writers."""
+    from mlflow.tracking import MlflowClient
+
+    if not uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=uri)
+    db = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{db}-lock", timeout=300):  # mlflow.db-lock: ignored with mlflow.db-* in .gitignore
+        client = MlflowClient(tracking_uri=uri)  # creates (migrates) the tables if the file is new
+        with closing(sqlite3.connect(db, timeout=60)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")  # persists in the file
+    return client
 
 
 class RunLogger:
     """A thin handle on one MLflow run; batches metrics so logging stays off the hot path."""
 
     def __init__(self, run_id: str, uri: str):
-        from mlflow.tracking import MlflowClient
-
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = open_client(uri)
         self.run_id = run_id
 
     # -- creation
@@ -57,18 +73,15 @@ class RunLogger:
     @classmethod
     def start(cls, variant: str, seed: int | None, params: dict, root: Path | None = None,
               run_name: str | None = None) -> "RunLogger":
-        from mlflow.tracking import MlflowClient
-
         uri = tracking_uri(root)
-        client = MlflowClient(tracking_uri=uri)
+        client = open_client(uri)
         experiment_id = _experiment_id(client, uri, project_root(root))
-        tags = {"variant": variant, "mlflow.runName": run_name or f"{variant}-seed{seed}"}
+        # System, data and code facts (provenance.py): torch/CUDA, device, data manifest hash,
+        # git commit, DVC experiment name and baseline rev, params changed against that commit.
+        tags = run_tags(dict(os.environ), Path(root or Path.cwd()))
+        tags.update({"variant": variant, "mlflow.runName": run_name or f"{variant}-seed{seed}"})
         if seed is not None:
             tags["seed"] = str(seed)
-        if commit := git_commit(root):
-            tags["git_commit"] = commit
-        if exp_name := os.environ.get("DVC_EXP_NAME"):
-            tags["dvc_exp_name"] = exp_name
         run = client.create_run(experiment_id, tags=tags)
         logger = cls(run.info.run_id, uri)
         logger.log_params(params)
