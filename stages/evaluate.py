@@ -20,7 +20,9 @@ def main(params, args):
     accuracy = None
     if Path(args.classifier_metrics).exists():
         accuracy = json.loads(Path(args.classifier_metrics).read_text()).get("test_accuracy")
-    log_results(results, accuracy)
+    version = log_results(results, accuracy, mlflow_cfg=params.mlflow)
+    if version:
+        print(f"registered the lowest-FID generator as {params.mlflow.model_name} version {version}")
     for name, by_seed in results.items():
         for seed, r in by_seed.items():
             print(f"{name} {seed}: FID {r['fid']:.3f}  IS {r['is_mean']:.3f} +- {r['is_std']:.3f}  "

@@ -120,6 +120,14 @@ class AblationConfig:
 
 
 @dataclass(frozen=True)
+class MlflowConfig:
+    # evaluate logs each run's scored generator as an MLflow model; with register, the one with the
+    # lowest FID of the pipeline run becomes a new version of `model_name` in the model registry.
+    register: bool = False
+    model_name: str = "dcgan-lab-generator"
+
+
+@dataclass(frozen=True)
 class Params:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -128,6 +136,7 @@ class Params:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:
@@ -256,6 +265,9 @@ def _validate(p: Params) -> None:
     _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and min(seeds) >= 0, "ablation.seeds", list(seeds),
            "a non-empty list of distinct integers >= 0")
     _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
+    name = p.mlflow.model_name
+    _check(bool(name.strip()) and not set("/:%") & set(name), "mlflow.model_name", name,
+           "a non-empty registered model name without '/', ':' or '%'")
 
 
 def parse_params(raw: dict) -> Params:

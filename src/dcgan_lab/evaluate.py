@@ -16,7 +16,7 @@ import torch
 
 from . import classifier
 from .checkpoint import load_generator, load_meta
-from .config import EvaluateConfig
+from .config import EvaluateConfig, MlflowConfig
 from .errors import EvaluationError
 from .fidelity import extractor_kwargs, fidelity_metrics, generate, reference_cache_name
 from .models import Generator
@@ -139,17 +139,32 @@ def write_results(results: dict[str, dict[str, dict]], json_path: Path, csv_path
     ablation_table(results).to_csv(csv_path, index=False, float_format="%.6g")
 
 
-def log_results(results: dict[str, dict[str, dict]], extractor_accuracy: float | None, root: Path = Path(".")) -> None:
-    """Scores into the MLflow run that trained each (variant, seed): same metric names across runs."""
+def log_results(results: dict[str, dict[str, dict]], extractor_accuracy: float | None, root: Path = Path("."),
+                mlflow_cfg: MlflowConfig = MlflowConfig()) -> str | None:
+    """Scores into the MLflow run that trained each (variant, seed): same metric names across runs.
+    Each scored generator is logged as an MLflow model in its run; with mlflow.register the lowest FID
+    becomes a registry version (returned). A rerun that finds the same scores logs nothing twice."""
+    from .mlflow_models import log_generator, register_best
     from .paths import run_paths
     from .tracking import RunLogger
 
+    candidates, client = [], None
     for name, seed_key, r in ((n, s, r) for n, by_seed in results.items() for s, r in by_seed.items()):
         seed = int(seed_key.removeprefix("seed"))
-        logger = RunLogger.resume(run_paths(name, seed, root).mlflow_run, name, seed)
-        logger.log_metrics([{k: r[k] for k in SCORES if k in r and math.isfinite(r[k])}], [0])
+        paths = run_paths(name, seed, root)
+        logger = RunLogger.resume(paths.mlflow_run, name, seed)
+        scores = {k: float(r[k]) for k in SCORES if k in r and math.isfinite(r[k])}
+        # Unchanged variants keep their run across DVC experiments: do not append the same scores again.
+        if not logger.client.get_run(logger.run_id).data.metrics.items() >= scores.items():
+            logger.log_metrics([scores], [0])
         tags = {f"eval.{k}": r[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
                                             "kid_subset_size")}
         if extractor_accuracy is not None and r["extractor"] == classifier.EXTRACTOR_NAME:
             tags["eval.extractor_test_accuracy"] = extractor_accuracy
         logger.set_tags(tags)
+        model_uri = log_generator(logger.client, logger.run_id, paths.checkpoint)
+        candidates.append((r["fid"], logger.run_id, model_uri))
+        client = logger.client
+    if mlflow_cfg.register and client is not None:
+        return register_best(client, candidates, mlflow_cfg.model_name)
+    return None
