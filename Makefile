@@ -5,8 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PIP_VERSION := 26.3
 UI_PORT ?= 5000
+# make ablation: one DVC experiment per grid point (axes separated by spaces, values by |), every
+# variant x every seed inside each; JOBS experiments at a time through `dvc queue`.
+GRID   ?= data.pixel_range=[-1,1]|[0,1]
+SEEDS  ?= [0,1,2]
+JOBS   ?= 2
 
-.PHONY: setup repro test ui clean-venv
+.PHONY: setup repro test ui ablation clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -25,6 +30,10 @@ test: setup
 
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+
+ablation: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) scripts/ablation.py $(foreach axis,$(GRID),--grid '$(axis)') \
+		--seeds '$(SEEDS)' -j $(JOBS)
 
 clean-venv:
 	rm -rf $(VENV)
