@@ -1,0 +1,298 @@
+"""bench_train: images/s of dcgan-lab's training loop vs the classic PyTorch DCGAN example's loop.
+
+Ours is `dcgan_lab.train.fit` as the train stage calls it: the uint8 data set on the device, batches by
+index gather + `to_pixels`, Generator/Discriminator from `dcgan_lab.models` built from the real params of
+a variant, losses read back once per `train.log_every` steps. The reference is benchmarks/reference_dcgan.py.
+Both run in this process, interleaved (ABBA order), on the same device, batch size, widths and images.
+
+Each run trains W + T steps; the first W (= log_every: ours can only be timed at its host reads) are
+warm-up and also absorb the start of DataLoader workers, then T steps are timed. images/s = T * B / time.
+
+    python benchmarks/bench_train.py                     # baseline and final, default sizes
+    python benchmarks/bench_train.py --quick             # a smoke run (~1 min)
+    python benchmarks/bench_train.py --profile           # torch.profiler: top ops of our step
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+
+from benchmarks import reference_dcgan as ref
+from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, summary, write_json
+
+# Peak dense throughput (TFLOP/s) of GPUs we may meet, for MFU: fp32 on CUDA cores and TF32 on tensor
+# cores (what cuDNN uses for fp32 convolutions by default). --peak-tflops overrides.
+PEAK_TFLOPS = {
+    "H100": {"fp32": 67.0, "tf32": 494.7},  # SXM, dense
+    "H200": {"fp32": 67.0, "tf32": 494.7},
+    "A100": {"fp32": 19.5, "tf32": 156.0},
+    "L4": {"fp32": 30.3, "tf32": 60.0},
+    "A10": {"fp32": 31.2, "tf32": 62.5},
+    "T4": {"fp32": 8.1, "tf32": 8.1},
+}
+
+
+def setup(params, variant_name: str, device: torch.device):
+    from dcgan_lab.augment import make_augment
+    from dcgan_lab.train import gan_specs
+
+    variant = params.variant(variant_name)
+    g_spec, d_spec = gan_specs(params, variant, channels=1)
+    return variant, g_spec, d_spec, make_augment(variant.augment, params.data.pixel_range,
+                                                 torch.Generator(device=device).manual_seed(3))
+
+
+def run_ours(params, variant, images: torch.Tensor, device: torch.device, warm: int, timed: int) -> dict:
+    """fit() for warm + timed steps; timed by the on_log hook, which runs right after fit's host read."""
+    from dcgan_lab.train import Hooks, fit
+
+    t = params.train
+    p = replace(params, train=replace(t, max_steps=warm + timed, epochs=warm + timed, eval_every=0))
+    stamps: list[tuple[int, float]] = []
+    losses: list[float] = []
+
+    def on_log(steps, rows):
+        stamps.append((steps[-1], time.perf_counter()))
+        losses.extend(v for row in rows for k, v in row.items() if k.startswith("loss"))
+
+    fit(p, variant, images, device, seed=0, hooks=Hooks(on_log=on_log))
+    (s0, t0), (s1, t1) = next(s for s in stamps if s[0] >= warm), stamps[-1]
+    return {"images_per_sec": (s1 - s0) * t.batch_size / (t1 - t0), "steps": s1 - s0,
+            "finite": bool(torch.isfinite(torch.tensor(losses)).all())}
+
+
+def run_reference(params, g_spec, d_spec, augment, loader, device: torch.device, warm: int, timed: int) -> dict:
+    t = params.train
+    torch.manual_seed(0)
+    netG, netD = ref.build_models(g_spec, d_spec, device)
+    out = ref.train(netG, netD, loader, g_spec.latent_dim, device, warm + timed, lr=(t.lr_g, t.lr_d),
+                    betas=t.betas, augment=augment)
+    times = out["times"]
+    losses = torch.tensor([h[:2] for h in out["history"]])
+    return {"images_per_sec": timed * t.batch_size / (times[-1] - times[warm - 1]), "steps": timed,
+            "finite": bool(torch.isfinite(losses).all()), "last_losses": out["history"][-1][:2]}
+
+
+def flops_per_image(params, variant_name: str, device: torch.device) -> dict:
+    """Model FLOPs of one training step (D on real and fake, G through D, both backward) per image, and of
+    one generator forward per image, counted by torch.utils.flop_counter (convolutions and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from dcgan_lab.models import Discriminator, Generator
+    from dcgan_lab.train import to_pixels, train_step
+
+    variant, g_spec, d_spec, augment = setup(params, variant_name, device)
+    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    b = params.train.batch_size
+    real = to_pixels(torch.randint(0, 256, (b, 1, g_spec.image_size, g_spec.image_size), dtype=torch.uint8,
+                                   device=device), params.data.pixel_range)
+    z = torch.randn(b, g_spec.latent_dim, device=device)
+    with FlopCounterMode(display=False) as counter:
+        train_step(g, d, opt_g, opt_d, real, z, augment, params.train.loss)
+    step = counter.get_total_flops()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        g(z)
+    return {"train_step_flops_per_image": step / b, "g_forward_flops_per_image": counter.get_total_flops() / b}
+
+
+def peak_tflops(device: torch.device, override: float | None) -> tuple[float | None, str]:
+    if override:
+        return override, "given by --peak-tflops"
+    if device.type != "cuda":
+        return None, "cpu"
+    name = torch.cuda.get_device_name(device)
+    precision = "tf32" if torch.backends.cudnn.allow_tf32 else "fp32"
+    for key, peaks in PEAK_TFLOPS.items():
+        if key in name:
+            return peaks[precision], f"{name}, {precision} dense peak"
+    return None, f"unknown peak for {name}; pass --peak-tflops"
+
+
+def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.device, variants: list[str],
+          timed: int, repeats: int, workers: int, reference_images: torch.Tensor | None = None,
+          peak: float | None = None, verbose: bool = True) -> list[Row]:
+    """One row per variant (ratio of median images/s, ours / reference) plus FLOPs and MFU rows."""
+    warm = params.train.log_every
+    timed = max(1, round(timed / warm)) * warm  # ours can be timed only at its host reads
+    ref_images = images if reference_images is None else reference_images
+    target = 2.5 if device.type == "cuda" else 1.5
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-mnist-") as root:
+        dataset = ref.mnist_dataset(ref_images, labels[: len(ref_images)], Path(root), params.data.image_size)
+        loader = ref.make_dataloader(dataset, params.train.batch_size, workers)
+        for name in variants:
+            variant, g_spec, d_spec, augment = setup(params, name, device)
+            ours, theirs = [], []
+            for r in range(repeats):
+                for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+                    if side == "ours":
+                        res = run_ours(params, variant, images, device, warm, timed)
+                        ours.append(res)
+                    else:
+                        res = run_reference(params, g_spec, d_spec, augment, loader, device, warm, timed)
+                        theirs.append(res)
+                    if verbose:
+                        print(f"  train {name} repeat {r + 1}/{repeats} {side:4s}: "
+                              f"{res['images_per_sec']:7.1f} img/s", flush=True)
+            o = summary([x["images_per_sec"] for x in ours])
+            t = summary([x["images_per_sec"] for x in theirs])
+            rows.append(Row.compare(
+                f"train {name} (img/s)", "img/s", o, t, target, higher_is_better=True,
+                paired=[a["images_per_sec"] / b["images_per_sec"] for a, b in zip(ours, theirs)],
+                steps_timed=timed, warmup_steps=warm, batch_size=params.train.batch_size, workers=workers,
+                reference_finite=all(x["finite"] for x in theirs), ours_finite=all(x["finite"] for x in ours),
+                reference_last_losses=theirs[-1]["last_losses"],
+            ))
+        flops = flops_per_image(params, variants[-1], device)
+        ips = rows[-1].ours  # our images/s on the variant the FLOPs are counted for
+        peak_value, peak_note = peak_tflops(device, peak)
+        rows.append(Row(f"model FLOPs/image, train step ({variants[-1]})", "MFLOP",
+                        flops["train_step_flops_per_image"] / 1e6, note="torch.utils.flop_counter; G forward "
+                        f"alone {flops['g_forward_flops_per_image'] / 1e6:.1f} MFLOP/image", detail=flops))
+        achieved = flops["train_step_flops_per_image"] * ips
+        if peak_value:
+            mfu = achieved / (peak_value * 1e12)
+            rows.append(Row("MFU, train step (ours)", "%", 100 * mfu, note=peak_note,
+                            detail={"achieved_tflops": achieved / 1e12, "peak_tflops": peak_value}))
+        else:
+            rows.append(Row("MFU, train step (ours)", "", "n/a (cpu)" if device.type == "cpu" else "n/a",
+                            note=f"achieved {achieved / 1e9:.1f} GFLOP/s; {peak_note}",
+                            detail={"achieved_tflops": achieved / 1e12}))
+    return rows
+
+
+def profile(params, variant_name: str, images: torch.Tensor, device: torch.device, steps: int, top: int) -> str:
+    """torch.profiler over `steps` of our train_step (after warm-up), top ops by self time, and a rollup."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from dcgan_lab.models import Discriminator, Generator
+    from dcgan_lab.train import to_pixels, train_step
+
+    variant, g_spec, d_spec, augment = setup(params, variant_name, device)
+    t = params.train
+    torch.manual_seed(0)
+    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
+    opt_g = torch.optim.Adam(g.parameters(), lr=t.lr_g, betas=t.betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas)
+    images = images.to(device)
+    order = torch.randperm(len(images), device=device)
+
+    def step(i):
+        idx = order[(i * t.batch_size) % (len(images) - t.batch_size):][: t.batch_size]
+        real = to_pixels(images[idx], params.data.pixel_range)
+        z = torch.randn(t.batch_size, g_spec.latent_dim, device=device)
+        return train_step(g, d, opt_g, opt_d, real, z, augment, t.loss)
+
+    for i in range(5):
+        step(i)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    started = time.perf_counter()
+    with torch_profile(activities=activities) as prof:
+        for i in range(steps):
+            step(i)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    wall = time.perf_counter() - started
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = prof.key_averages()
+    lines = [f"torch.profiler: {steps} steps of train_step, variant {variant_name}, batch {t.batch_size}, "
+             f"{device}, {wall / steps * 1e3:.1f} ms/step under the profiler",
+             events.table(sort_by=sort, row_limit=top, max_name_column_width=42)]
+    # A rollup by kind, so the bottleneck reads in one line.
+    groups = {"conv forward": ("aten::mkldnn_convolution", "aten::slow_conv_transpose2d", "aten::_convolution",
+                               "aten::cudnn_convolution", "aten::cudnn_convolution_transpose"),
+              "conv backward": ("aten::convolution_backward",),
+              "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
+                             "aten::_batch_norm_impl_index", "aten::batch_norm"),
+              "activations": ("aten::leaky_relu_", "aten::leaky_relu", "aten::leaky_relu_backward", "aten::relu_",
+                              "aten::threshold_backward", "aten::tanh", "aten::tanh_backward"),
+              "optimizer (Adam)": ("aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::div",
+                                   "aten::_foreach_", "aten::mul_", "aten::add_")}
+    total = sum(e.self_cpu_time_total for e in events)
+    shares = {k: 0.0 for k in groups}
+    for e in events:
+        for k, names in groups.items():
+            if any(e.key == n or (n.endswith("_") and e.key.startswith(n)) for n in names):
+                shares[k] += e.self_cpu_time_total
+                break
+    rollup = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in shares.items())
+    lines.append(f"self CPU time by kind: {rollup}, other {100 * (total - sum(shares.values())) / total:.0f}%")
+    return "\n".join(lines)
+
+
+def load_inputs(params, reference_data: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The prepared train split (what the train stage reads); for --reference-data raw28, the original 28x28
+    MNIST images, which the reference resizes per image as the example does."""
+    from dcgan_lab.data import load_split
+
+    images, labels = load_split(ROOT / "data" / "prepared", "train")
+    reference_images = None
+    if reference_data == "raw28":
+        from dcgan_lab.data import default_cache_dir, load_mnist
+
+        reference_images = load_mnist(default_cache_dir())["train"][0]
+    return images, labels, reference_images
+
+
+def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
+    env = os.environ.get
+    parser.add_argument("--variants", default=env("BENCH_TRAIN_VARIANTS", "baseline,final"),
+                        help="comma-separated variants of params.yaml (default: baseline,final)")
+    parser.add_argument("--train-steps", type=int, default=int(env("BENCH_TRAIN_STEPS", 50 if quick else 100)),
+                        help="timed steps per run, rounded to a multiple of train.log_every (default 100; quick 50)")
+    parser.add_argument("--train-repeats", type=int, default=int(env("BENCH_TRAIN_REPEATS", 2 if quick else 3)),
+                        help="interleaved repeats per side (default 3; quick 2)")
+    parser.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", 0)),
+                        help="reference DataLoader workers (the example's default is 2; default here 0, "
+                             "see benchmarks/README.md)")
+    parser.add_argument("--reference-data", choices=["prepared", "raw28"], default=env("BENCH_REFERENCE_DATA",
+                        "prepared"), help="reference images: the prepared 32x32 split (default) or raw 28x28 "
+                        "MNIST resized per image like the example")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (GPU only)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
+    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"), help="auto | cpu | cuda")
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of our step and exit")
+    parser.add_argument("--profile-variant", default="final")
+    parser.add_argument("--profile-steps", type=int, default=10)
+    parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
+    parser.add_argument("--json", default=None, help="also write the rows and machine facts here")
+    quick = "--quick" in sys.argv or env_flag("BENCH_QUICK")
+    add_arguments(parser, quick)
+    args = parser.parse_args()
+
+    from dcgan_lab.config import load_params
+    from dcgan_lab.train import resolve_device
+
+    params = load_params(args.params)
+    device = resolve_device(args.device)
+    images, labels, reference_images = load_inputs(params, args.reference_data)
+    if args.profile:
+        print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
+        return
+    rows = bench(params, images, labels, device, args.variants.split(","), args.train_steps, args.train_repeats,
+                 args.workers, reference_images, args.peak_tflops)
+    print(render_table(rows))
+    if args.json:
+        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
+
+
+if __name__ == "__main__":
+    main()

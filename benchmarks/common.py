@@ -1,0 +1,139 @@
+"""What every benchmark shares: repeat-and-summarise timing, the result row, machine facts, the table."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:  # runnable from a checkout without `pip install -e .`
+    sys.path.insert(1, str(ROOT / "src"))
+
+
+def summary(values: list[float]) -> dict:
+    """Median and spread of repeated measurements (min, max, and the relative half-range)."""
+    values = sorted(values)
+    med = statistics.median(values)
+    return {
+        "median": med,
+        "min": values[0],
+        "max": values[-1],
+        "spread_pct": 100 * (values[-1] - values[0]) / 2 / med if med else float("nan"),
+        "n": len(values),
+        "values": values,
+    }
+
+
+@dataclass
+class Row:
+    """One line of the table. `ratio` is ours / reference in the unit given; `higher_is_better` says which
+    way the target points (images/s: higher; seconds: lower)."""
+
+    name: str
+    unit: str
+    ours: float | None
+    reference: float | None = None
+    target: str = ""
+    met: bool | None = None
+    ratio: float | None = None
+    note: str = ""
+    detail: dict = field(default_factory=dict)
+
+    @classmethod
+    def compare(cls, name: str, unit: str, ours: dict, ref: dict, target: float, higher_is_better: bool,
+                note: str = "", paired: list[float] | None = None, **detail) -> "Row":
+        """A row from two `summary` dicts; the ratio is of medians (the paired per-repeat ratios go in detail)."""
+        ratio = ours["median"] / ref["median"]
+        met = ratio >= target if higher_is_better else ratio <= target
+        sign = ">=" if higher_is_better else "<="
+        extra = {"ours": ours, "reference": ref}
+        if paired:
+            extra["paired_ratios"] = summary(paired)
+        return cls(name, unit, ours["median"], ref["median"], f"{sign} {target:g}x", met, ratio, note,
+                   {**extra, **detail})
+
+
+def machine_facts(device: str) -> dict:
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+
+    def git(*args):
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    facts = {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "cpu": cpu,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device,
+    }
+    if device.startswith("cuda"):
+        facts["gpu"] = torch.cuda.get_device_name(0)
+    return facts
+
+
+def _fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if abs(x) >= 100:
+        s = f"{x:,.0f}"
+    elif abs(x) >= 10:
+        s = f"{x:.1f}"
+    else:
+        s = f"{x:.3g}"
+    return f"{s} {unit}".strip()
+
+
+def render_table(rows: list[Row]) -> str:
+    header = ["benchmark", "ours", "reference", "ratio", "target", "met?"]
+    lines = []
+    for r in rows:
+        spread = ""
+        if "ours" in r.detail and isinstance(r.detail["ours"], dict):
+            spread = f" ±{r.detail['ours']['spread_pct']:.0f}%"
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        lines.append([r.name, _fmt(r.ours, r.unit) + spread, _fmt(r.reference, r.unit),
+                      "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target or "-", met])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+    notes = [f"  {r.name}: {r.note}" for r in rows if r.note]
+    if notes:
+        out += ["", "notes:", *notes]
+    return "\n".join(out)
+
+
+def write_json(path: Path, facts: dict, rows: list[Row], settings: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {"machine": facts, "settings": settings, "results": [asdict(r) for r in rows]}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(blob, indent=2, default=float) + "\n")
+    tmp.replace(path)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
