@@ -1,0 +1,175 @@
+"""bench_eval: wall time of our evaluation of one generator vs torch-fidelity called directly.
+
+Ours is `dcgan_lab.evaluate.evaluate_variant`, what the evaluate stage calls per checkpoint: it generates
+`evaluate.n_samples` images, hands them with the real split to torch-fidelity (FID, IS, KID,
+precision/recall) through the registered `dcgan-lab-classifier` extractor, and adds class coverage.
+The reference is one `torch_fidelity.calculate_metrics` call on the *same* samples (generated beforehand,
+untimed), the same real images, extractor, metrics and settings, written as a user would write it.
+
+Ours runs with an empty real-feature cache (a fresh `cache_root`), so both sides extract the real
+split's features; the row "warm cache" shows the common case in the stage, where the real split's
+features were cached by an earlier checkpoint.
+
+    python benchmarks/bench_eval.py [--variant final] [--eval-samples 10000] [--eval-repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+from torch.utils.data import Dataset
+
+from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, summary, write_json
+
+
+class TensorImages(Dataset):
+    """What a user hands torch-fidelity: a Dataset of uint8 (C, H, W) tensors."""
+
+    def __init__(self, images: torch.Tensor):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+
+def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path: Path, device: torch.device,
+                   save_cpu_ram: bool) -> dict:
+    import torch_fidelity
+
+    from dcgan_lab import classifier
+
+    return torch_fidelity.calculate_metrics(
+        input1=TensorImages(fake), input2=TensorImages(real),
+        fid=True, isc=True, kid=True, prc=cfg.precision_recall,
+        isc_splits=cfg.is_splits, kid_subset_size=min(cfg.kid_subset_size, len(fake), len(real)),
+        batch_size=cfg.batch_size, rng_seed=cfg.seed, cuda=device.type == "cuda", save_cpu_ram=save_cpu_ram,
+        verbose=False,
+        feature_extractor=classifier.register(), feature_extractor_weights_path=str(classifier_path),
+        feature_layer_fid="features", feature_layer_kid="features", feature_layer_prc="features",
+        feature_layer_isc="logits",
+    )
+
+
+def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int, tf_defaults: bool,
+          verbose: bool = True) -> list[Row]:
+    from dcgan_lab.checkpoint import load_generator
+    from dcgan_lab.evaluate import evaluate_variant, load_real
+    from dcgan_lab.fidelity import generate
+
+    cfg = params.evaluate
+    if n_samples:
+        cfg = replace(cfg, n_samples=n_samples, n_real=n_samples, is_splits=min(cfg.is_splits, n_samples))
+    classifier_path = ROOT / "models" / "classifier" / "classifier.pt"
+    real, sha = load_real(cfg, ROOT / "data" / "prepared")
+    real_images = real[0] if cfg.n_real is None else real[0][: cfg.n_real]
+    checkpoint = ROOT / "models" / variant / "seed0" / "checkpoint.pt"
+
+    def ours(cache_root: Path) -> tuple[float, dict]:
+        g = load_generator(checkpoint)  # as evaluate_runs does, once per checkpoint
+        started = time.perf_counter()
+        result = evaluate_variant(g, real, sha, cfg, classifier_path, device, cache_root=cache_root)
+        return time.perf_counter() - started, result
+
+    fake = generate(load_generator(checkpoint), cfg.n_samples, cfg.seed, cfg.batch_size, device)
+
+    def direct(save_cpu_ram: bool) -> tuple[float, dict]:
+        started = time.perf_counter()
+        result = direct_metrics(fake, real_images, cfg, classifier_path, device, save_cpu_ram)
+        return time.perf_counter() - started, result
+
+    cold, warm, ref, ref_default = [], [], [], []
+    fids = {}
+    for r in range(repeats):
+        with tempfile.TemporaryDirectory(prefix="bench-fidelity-") as cache:
+            for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+                if side == "ours":
+                    seconds, result = ours(Path(cache))
+                    cold.append(seconds)
+                    fids["ours"] = result["fid"]
+                    seconds_warm, _ = ours(Path(cache))  # the real split's features are cached now
+                    warm.append(seconds_warm)
+                    if verbose:
+                        print(f"  eval {variant} repeat {r + 1}/{repeats} ours: {seconds:.2f} s cold cache, "
+                              f"{seconds_warm:.2f} s warm", flush=True)
+                else:
+                    seconds, result = direct(save_cpu_ram=True)
+                    ref.append(seconds)
+                    fids["direct"] = result["frechet_inception_distance"]
+                    if verbose:
+                        print(f"  eval {variant} repeat {r + 1}/{repeats} direct: {seconds:.2f} s", flush=True)
+        if tf_defaults:
+            seconds, _ = direct(save_cpu_ram=False)
+            ref_default.append(seconds)
+            if verbose:
+                print(f"  eval {variant} repeat {r + 1}/{repeats} direct, torch-fidelity defaults: {seconds:.2f} s",
+                      flush=True)
+
+    same = abs(fids["ours"] - fids["direct"]) <= 1e-6 * max(1.0, abs(fids["direct"]))
+    sizes = f"{cfg.n_samples} generated vs {len(real_images)} real"
+    rows = [
+        Row.compare(f"eval {variant} (s)", "s", summary(cold), summary(ref), 1.05, higher_is_better=False,
+                    paired=[a / b for a, b in zip(cold, ref)],
+                    note=f"{sizes}; ours includes generating the samples and class coverage, the direct call "
+                         f"gets the samples ready-made; same FID on both sides: {same} "
+                         f"({fids['ours']:.6g} vs {fids['direct']:.6g})",
+                    fid_ours=fids["ours"], fid_direct=fids["direct"], n_samples=cfg.n_samples,
+                    n_real=len(real_images)),
+        Row.compare(f"eval {variant}, warm real cache (s)", "s", summary(warm), summary(ref), 1.05,
+                    higher_is_better=False, paired=[a / b for a, b in zip(warm, ref)],
+                    note="the real split's features come from torch-fidelity's cache, as for every checkpoint "
+                         "after the first in the evaluate stage"),
+    ]
+    if ref_default:
+        rows.append(Row.compare(f"eval {variant}, vs torch-fidelity defaults (s)", "s", summary(cold),
+                                summary(ref_default), 1.05, higher_is_better=False,
+                                note="reference with save_cpu_ram=False (torch-fidelity's default: DataLoader "
+                                     "workers, all-pairs precision/recall); ours keeps save_cpu_ram=True"))
+    return rows
+
+
+def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
+    env = os.environ.get
+    parser.add_argument("--eval-variant", default=env("BENCH_EVAL_VARIANT", "final"))
+    parser.add_argument("--eval-samples", type=int, default=int(env("BENCH_EVAL_SAMPLES", 2000 if quick else 0)),
+                        help="generated and real images (default: params.yaml's evaluate.n_samples and n_real; "
+                             "quick 2000)")
+    parser.add_argument("--eval-repeats", type=int, default=int(env("BENCH_EVAL_REPEATS", 2)))
+    parser.add_argument("--tf-defaults", action="store_true", default=env_flag("BENCH_TF_DEFAULTS"),
+                        help="also time the direct call with torch-fidelity's default save_cpu_ram=False")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
+    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"))
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--json", default=None)
+    add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
+    args = parser.parse_args()
+
+    from dcgan_lab.config import load_params
+    from dcgan_lab.train import resolve_device
+
+    params = load_params(args.params)
+    device = resolve_device(args.device)
+    rows = bench(params, device, args.eval_variant, args.eval_samples or None, args.eval_repeats, args.tf_defaults)
+    print(render_table(rows))
+    if args.json:
+        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
+
+
+if __name__ == "__main__":
+    main()
