@@ -28,6 +28,10 @@ repro: setup
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest
 
+# Timings, not tests: benchmarks/README.md. Sizes by flags: make bench BENCH_ARGS="--quick".
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
 ui: setup
 	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
 
