@@ -1,11 +1,10 @@
 """Stage train@<variant>-<seed>: one DCGAN variant from params `data`, `model`, `train`, `variants.<variant>`."""
 
 import argparse
-import json
 from pathlib import Path
 
 from dcgan_lab.cli import run_stage
-from dcgan_lab.data import load_split
+from dcgan_lab.data import load_split, split_sha256
 from dcgan_lab.fidelity import QuickFID
 from dcgan_lab.paths import run_paths
 from dcgan_lab.train import resolve_device, train_variant
@@ -18,14 +17,11 @@ def main(params, args):
     if params.train.eval_every:
         # Model selection on the val split, so the test split used by `evaluate` stays unseen.
         data = Path(args.data)
-        splits = json.loads((data / "manifest.json").read_text())["splits"]
-        split = "val" if "val" in splits else "test"
-        quick_fid = QuickFID(load_split(data, split)[0], splits[split]["sha256"], params.evaluate,
+        split = "val" if (data / "val.pt").exists() else "test"
+        quick_fid = QuickFID(load_split(data, split)[0], split_sha256(data, split), params.evaluate,
                              Path(args.classifier), params.train.eval_samples, resolve_device(params.train.device))
-    summary = train_variant(
-        params, args.variant, args.seed, data_dir=Path(args.data), out_dir=paths.model_dir,
-        metrics_path=paths.train_metrics, losses_path=paths.losses, quick_fid=quick_fid,
-    )
+    summary = train_variant(params, args.variant, args.seed, data_dir=Path(args.data), paths=paths,
+                            quick_fid=quick_fid)
     best = f", best quick FID {summary['best_fid_quick']} at step {summary['best_step']}" if quick_fid else ""
     print(f"{args.variant} seed {args.seed}: {summary['steps']} steps in {summary['train_seconds']} s "
           f"({summary['images_per_sec']} img/s on {summary['device']}){best}")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,3 +37,30 @@ def raw_params() -> dict:
 @pytest.fixture
 def params(raw_params) -> Params:
     return parse_params(shrink(raw_params))
+
+
+def run(cmd, cwd, env, check=True, timeout=900):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def repo_copy(dst: Path, raw_params: dict) -> dict:
+    """This repository's files (as git sees them, without dvc.lock and metrics/) in a fresh git repo at
+    `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith("metrics/"):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+        env.pop(var, None)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(["git", "init", "-q"], dst, env)
+    run(git + ["add", "-A"], dst, env)
+    run(git + ["commit", "-qm", "copy"], dst, env)
+    return env

@@ -7,7 +7,7 @@ from dcgan_lab.augment import make_augment
 from dcgan_lab.checkpoint import load_discriminator, load_generator, save_gan
 from dcgan_lab.errors import CheckpointError, ConfigError
 from dcgan_lab.models import Discriminator, Generator
-from dcgan_lab.train import STAT_NAMES, fit, gan_specs, to_pixels, to_uint8, train_step
+from dcgan_lab.train import STAT_NAMES, fit, gan_specs, history_frame, to_pixels, to_uint8, train_step
 
 
 @pytest.fixture
@@ -42,17 +42,19 @@ def test_fit_logs_every_step_and_is_deterministic(params, images):
     evaluated = []
     hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
                   on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)),
-                  on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval())
-    g1, _, h1 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0, hooks=hooks)
+                  on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval() and None)
+    run1 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0, hooks=hooks)
+    g1, h1 = run1.g, history_frame(run1)
     assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
     assert [s for chunk in logged for s in chunk] == list(h1["step"])
     assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
     assert hooks_seen[-1][1] == params.train.max_steps
     assert evaluated == [(5, True), (10, True), (12, True)]  # every eval_every steps and at the end, in train mode
-    g2, _, h2 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0)
+    run2 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=0)
+    g2, h2 = run2.g, history_frame(run2)
     assert h1.equals(h2)
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
-    _, _, h3 = fit(params, params.variant("final"), images, torch.device("cpu"), seed=1)
+    h3 = history_frame(fit(params, params.variant("final"), images, torch.device("cpu"), seed=1))
     assert not h1.equals(h3)  # another seed is another run
 
 

@@ -11,6 +11,8 @@ from typing import Iterator
 
 import torch
 
+from .errors import OutputError
+
 
 @contextmanager
 def atomic_dir(out_dir: Path) -> Iterator[Path]:
@@ -40,3 +42,24 @@ def atomic_torch_save(obj, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def ensure_writable(*dirs: Path) -> None:
+    """Fail before hours of work, not after: each directory can be created and written."""
+    for d in dirs:
+        d = Path(d)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=d):
+                pass
+        except OSError as exc:
+            raise OutputError(f"{d}: cannot write outputs here ({exc.strerror or type(exc).__name__}); "
+                              f"check the path and its permissions") from exc

@@ -12,15 +12,17 @@ from .errors import CheckpointError
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 
 
-def save_gan(path: Path, generator: Generator, discriminator: Discriminator, **meta) -> None:
-    atomic_torch_save(
-        {
-            "generator": {"spec": asdict(generator.spec), "state_dict": generator.state_dict()},
-            "discriminator": {"spec": asdict(discriminator.spec), "state_dict": discriminator.state_dict()},
-            "meta": meta,
-        },
-        path,
-    )
+def save_gan(path: Path, generator: Generator, discriminator: Discriminator, ema: Generator | None = None,
+             **meta) -> None:
+    """G, D and (if kept) the EMA generator, each with the spec that rebuilds it."""
+    blob = {
+        "generator": {"spec": asdict(generator.spec), "state_dict": generator.state_dict()},
+        "discriminator": {"spec": asdict(discriminator.spec), "state_dict": discriminator.state_dict()},
+        "meta": meta,
+    }
+    if ema is not None:
+        blob["generator_ema"] = {"spec": asdict(ema.spec), "state_dict": ema.state_dict()}
+    atomic_torch_save(blob, path)
 
 
 def save_generator(path: Path, generator: Generator, **meta) -> None:
@@ -51,8 +53,13 @@ def _rebuild(path: Path, key: str, model_cls, spec_cls):
     return model.eval()
 
 
-def load_generator(path: Path) -> Generator:
-    return _rebuild(path, "generator", Generator, GeneratorSpec)
+def load_generator(path: Path, ema: bool = False) -> Generator:
+    """The raw generator, or with `ema` its exponential moving average (train.ema_decay > 0)."""
+    return _rebuild(path, "generator_ema" if ema else "generator", Generator, GeneratorSpec)
+
+
+def has_ema(path: Path) -> bool:
+    return "generator_ema" in _load(path)
 
 
 def load_discriminator(path: Path) -> Discriminator:

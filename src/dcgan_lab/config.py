@@ -61,6 +61,21 @@ class TrainConfig:
     # extractor) picks the best generator, kept beside the last one; 0 turns it off.
     eval_every: int = 250
     eval_samples: int = 1000
+    # A resumable checkpoint (models, optimizers, EMA, RNG streams, data order) every N steps and at
+    # the end; a rerun with the same config resumes from it. 0: only at the end.
+    checkpoint_every: int = 500
+    # null: deterministic algorithms on CPU (bitwise repeatable), fast ones on CUDA.
+    deterministic: Optional[bool] = None
+    # Exponential moving average of G's weights, scored beside the raw G; 0 turns it off.
+    ema_decay: float = 0.999
+    # Divergence guard: a non-finite loss, or D's outputs on real and generated images both within
+    # `saturation` of 0 or 1 for `collapse_patience` steps in a row, stops training (0: no collapse check).
+    collapse_patience: int = 500
+    saturation: float = 1.0e-3
+    on_divergence: Literal["stop", "rollback"] = "stop"  # rollback: last checkpoint, both lrs halved
+    max_rollbacks: int = 3
+    # Testing the guard: a NaN lands in D's first weight before this step (once). Leave null.
+    inject_nan_at: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -245,6 +260,13 @@ def _validate(p: Params) -> None:
     _check(t.sample_grid >= 1, "train.sample_grid", t.sample_grid, "an integer >= 1")
     _check(t.eval_every >= 0, "train.eval_every", t.eval_every, "0 (off) or an integer >= 1")
     _check(t.eval_samples >= 2, "train.eval_samples", t.eval_samples, "an integer >= 2")
+    _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (end only) or an integer >= 1")
+    _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or a number in (0, 1)")
+    _check(t.collapse_patience >= 0, "train.collapse_patience", t.collapse_patience, "0 (off) or an integer >= 1")
+    _check(0 < t.saturation < 0.5, "train.saturation", t.saturation, "a number in (0, 0.5)")
+    _check(t.max_rollbacks >= 0, "train.max_rollbacks", t.max_rollbacks, "an integer >= 0")
+    _check(t.inject_nan_at is None or t.inject_nan_at >= 1, "train.inject_nan_at", t.inject_nan_at,
+           "null or an integer >= 1")
     if not p.variants:
         raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
     for name, v in p.variants.items():

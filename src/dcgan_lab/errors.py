@@ -19,3 +19,11 @@ class CheckpointError(UserError, RuntimeError):
 
 class EvaluationError(UserError, RuntimeError):
     """Evaluation cannot run as configured (e.g. Inception weights missing offline)."""
+
+
+class DataError(UserError, ValueError):
+    """A data file that is there but corrupt (checksum mismatch, unreadable)."""
+
+
+class OutputError(UserError, OSError):
+    """An output location that cannot be written."""

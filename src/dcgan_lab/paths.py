@@ -11,6 +11,7 @@ class RunPaths:
     model_dir: Path  # checkpoint.pt, best.pt, samples.png, mlflow_run.json (DVC output)
     train_metrics: Path  # summary of the training run (DVC metric, in git)
     losses: Path  # per-step table (DVC plot, in git)
+    state: Path  # resumable checkpoint (DVC output with persist: true, so a rerun can resume)
 
     @property
     def checkpoint(self) -> Path:
@@ -34,4 +35,5 @@ def run_paths(variant: str, seed: int, root: Path = Path(".")) -> RunPaths:
         model_dir=root / "models" / variant / f"seed{seed}",
         train_metrics=root / "metrics" / "train" / variant / f"seed{seed}.json",
         losses=root / "metrics" / "train" / variant / f"seed{seed}_losses.csv",
+        state=root / "checkpoints" / variant / f"seed{seed}" / "state.pt",
     )

@@ -8,6 +8,9 @@ read back to the host only every `train.log_every` steps.
 from __future__ import annotations
 
 import json
+import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +21,17 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, atomic_write_text, ensure_writable
 from .augment import Augment, make_augment
 from .checkpoint import save_gan, save_generator
 from .config import Params, VariantConfig, flatten, to_dict
+from .data import load_split, split_sha256
+from .ema import EMA
 from .errors import ConfigError
-from .data import load_split
+from .guard import Diverged, DivergenceGuard
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
+from .paths import RunPaths
+from .state import TrainState, cpu_copy, load_checkpoint, run_tag, save_checkpoint
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_gen")
 FIXED_NOISE_SEED = 0
@@ -138,7 +145,40 @@ class Hooks:
 
     on_log: Callable[[list[int], list[dict[str, float]]], None] | None = None
     on_epoch: Callable[[int, int, Generator, dict[str, float]], None] | None = None  # (epoch, step, G, timing)
-    on_eval: Callable[[int, Generator], None] | None = None  # every train.eval_every steps and at the end
+    # Every train.eval_every steps and at the end; returns a score (lower is better) or None.
+    on_eval: Callable[[int, Generator], float | None] | None = None
+    on_checkpoint: Callable[[dict], None] | None = None  # a TrainState.state_dict() snapshot
+    on_rollback: Callable[[Diverged, TrainState], None] | None = None  # after restoring the last checkpoint
+
+
+def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
+    """Deterministic kernels where torch has them (null: on for CPU, off for CUDA). Returns the choice."""
+    on = device.type != "cuda" if deterministic is None else deterministic
+    if on and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS first starts
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on and device.type == "cuda"
+    return on
+
+
+def new_state(params: Params, variant: VariantConfig, channels: int, device: torch.device, seed: int) -> TrainState:
+    """Fresh models, optimizers and random streams for one seed. Separate seeded streams, so that
+    changing augmentation does not change data order or noise, and no two seeds share a stream."""
+    t = params.train
+    base = 1000 * seed
+    torch.manual_seed(base)  # weight init
+    g_spec, d_spec = gan_specs(params, variant, channels)
+    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
+    return TrainState(
+        g=g, d=d,
+        opt_g=torch.optim.Adam(g.parameters(), lr=t.lr_g, betas=t.betas),
+        opt_d=torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas),
+        ema=EMA(g, t.ema_decay) if t.ema_decay else None,
+        data_gen=torch.Generator().manual_seed(base + 1),
+        noise_gen=torch.Generator(device=device).manual_seed(base + 2),
+        aug_gen=torch.Generator(device=device).manual_seed(base + 3),
+    )
 
 
 def fit(
@@ -148,22 +188,15 @@ def fit(
     device: torch.device,
     seed: int = 0,
     hooks: Hooks = Hooks(),
-) -> tuple[Generator, Discriminator, pd.DataFrame]:
-    """Train one variant; returns the models and the per-step statistics table."""
+    resume: dict | None = None,  # a TrainState.state_dict() to continue from
+) -> TrainState:
+    """Train one variant; returns the final state (models, EMA, per-step history, best generator)."""
     t = params.train
-    # Separate seeded streams, so that changing augmentation does not change data order or noise,
-    # and no two seeds share a stream.
-    base = 1000 * seed
-    torch.manual_seed(base)  # weight init
-    g_spec, d_spec = gan_specs(params, variant, channels=images.shape[1])
-    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
-    opt_g = torch.optim.Adam(g.parameters(), lr=t.lr_g, betas=t.betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas)
-
-    data_gen = torch.Generator().manual_seed(base + 1)
-    noise_gen = torch.Generator(device=device).manual_seed(base + 2)
-    aug_gen = torch.Generator(device=device).manual_seed(base + 3)
-    augment = make_augment(variant.augment, params.data.pixel_range, aug_gen)
+    set_determinism(t.deterministic, device)
+    run = new_state(params, variant, images.shape[1], device, seed)
+    if resume is not None:
+        run.load_state_dict(resume)
+    augment = make_augment(variant.augment, params.data.pixel_range, run.aug_gen)
 
     images = images.to(device)  # the whole data set lives on the device; batches are index gathers
     n = images.shape[0]
@@ -172,39 +205,83 @@ def fit(
     steps_per_epoch = n // t.batch_size
     total = steps_per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, steps_per_epoch * t.epochs)
 
-    history: list[dict[str, float]] = []
+    guard = DivergenceGuard(t.collapse_patience, t.saturation)
+    last_good = run.state_dict()  # what a rollback restores until the first checkpoint
     pending: list[dict[str, torch.Tensor]] = []
-    step = 0
-    g.train(), d.train()
-    for epoch in range(1, t.epochs + 1):
-        order = torch.randperm(n, generator=data_gen).to(device)
-        started = time.perf_counter()
-        epoch_steps = 0
-        for i in range(steps_per_epoch):
-            if step >= total:
-                break
-            real = to_pixels(images[order[i * t.batch_size : (i + 1) * t.batch_size]], params.data.pixel_range)
-            z = torch.randn(t.batch_size, g_spec.latent_dim, device=device, generator=noise_gen)
-            pending.append(train_step(g, d, opt_g, opt_d, real, z, augment, t.loss))
-            step += 1
-            epoch_steps += 1
-            if len(pending) == t.log_every or step == total:
-                rows = _flush(pending)
-                steps = list(range(step - len(rows) + 1, step + 1))
-                history += [{"step": s, **r} for s, r in zip(steps, rows)]
-                if hooks.on_log:
-                    hooks.on_log(steps, rows)
-                pending = []
-            if hooks.on_eval and t.eval_every and (step % t.eval_every == 0 or step == total):
-                hooks.on_eval(step, g)
-                g.train()
-        if epoch_steps == 0:
-            break
-        seconds = time.perf_counter() - started
-        if hooks.on_epoch:
+    nan_injected = False
+    mark = epoch_started = time.perf_counter()
+    epoch_steps = 0
+    run.g.train(), run.d.train()
+    order = None if run.order is None else run.order.to(device)
+    while run.step < total:
+        i = run.step % steps_per_epoch
+        if i == 0:
+            run.order = torch.randperm(n, generator=run.data_gen)
+            order = run.order.to(device)
+        if t.inject_nan_at == run.step + 1 and not nan_injected:  # testing the guard only
+            nan_injected = True
+            with torch.no_grad():
+                next(run.d.parameters()).view(-1)[0] = float("nan")
+        real = to_pixels(images[order[i * t.batch_size : (i + 1) * t.batch_size]], params.data.pixel_range)
+        z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
+        pending.append(train_step(run.g, run.d, run.opt_g, run.opt_d, real, z, augment, t.loss))
+        run.step += 1
+        epoch_steps += 1
+        if run.ema:
+            run.ema.update(run.g, run.step)
+
+        step = run.step
+        at_checkpoint = step == total or (t.checkpoint_every > 0 and step % t.checkpoint_every == 0)
+        at_eval = hooks.on_eval is not None and t.eval_every > 0 and (step % t.eval_every == 0 or step == total)
+        at_epoch_end = step % steps_per_epoch == 0 or step == total
+        # Read the losses back every log_every steps, and before anything looks at the models.
+        if len(pending) == t.log_every or at_checkpoint or at_eval or at_epoch_end:
+            steps = list(range(step - len(pending) + 1, step + 1))
+            rows, pending = _flush(pending), []
+            try:
+                guard.check(steps, rows)
+            except Diverged as exc:
+                if t.on_divergence != "rollback" or run.rollbacks >= t.max_rollbacks:
+                    raise
+                # Back to the last checkpoint; what the rollbacks changed (lrs, count, time) carries over.
+                seconds, scale = run.seconds + time.perf_counter() - mark, run.lr_scale / 2
+                rollbacks = run.rollbacks + 1
+                run.load_state_dict(last_good)
+                order = None if run.order is None else run.order.to(device)
+                run.set_lr_scale(scale)
+                run.rollbacks, run.seconds = rollbacks, seconds
+                guard.reset()
+                mark = epoch_started = time.perf_counter()
+                epoch_steps = 0
+                if hooks.on_rollback:
+                    hooks.on_rollback(exc, run)
+                continue
+            run.history += [{"step": s, **r} for s, r in zip(steps, rows)]
+            if hooks.on_log:
+                hooks.on_log(steps, rows)
+        if at_eval:
+            score = hooks.on_eval(step, run.g)
+            run.g.train()
+            if score is not None and (run.best is None or score < run.best["score"]):
+                run.best = {"score": score, "step": step, "state": cpu_copy(run.g.state_dict())}
+        if at_epoch_end:
+            seconds = time.perf_counter() - epoch_started
             timing = {"epoch_seconds": seconds, "images_per_sec": epoch_steps * t.batch_size / seconds}
-            hooks.on_epoch(epoch, step, g, timing)
-    return g, d, pd.DataFrame(history, columns=["step", *STAT_NAMES])
+            run.timings.append(timing)
+            if hooks.on_epoch:
+                hooks.on_epoch(math.ceil(step / steps_per_epoch), step, run.g, timing)
+            epoch_started, epoch_steps = time.perf_counter(), 0
+        if at_checkpoint:
+            now = time.perf_counter()
+            run.seconds, mark = run.seconds + now - mark, now
+            last_good = run.state_dict()
+            if hooks.on_checkpoint:
+                hooks.on_checkpoint(last_good)
+    return run
+
+
+def history_frame(run: TrainState) -> pd.DataFrame:
+    return pd.DataFrame(run.history, columns=["step", *STAT_NAMES])
 
 
 def _flush(pending: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
@@ -231,90 +308,106 @@ def train_variant(
     variant_name: str,
     seed: int,
     data_dir: Path,
-    out_dir: Path,
-    metrics_path: Path,
-    losses_path: Path,
+    paths: RunPaths,
     quick_fid: Callable[[Generator], float] | None = None,
 ) -> dict:
     """Train one variant with one seed and write checkpoint, sample grid, metrics and loss table;
-    log it all to one MLflow run. With `quick_fid`, the generator with the lowest quick FID is kept too."""
+    log it all to one MLflow run. A resumable checkpoint of this config in `paths.state` is resumed,
+    in the same MLflow run. With `quick_fid`, the generator with the lowest quick FID is kept too."""
     from .tracking import RunLogger
 
     variant = params.variant(variant_name)
     device = resolve_device(params.train.device)
+    ensure_writable(paths.model_dir.parent, paths.train_metrics.parent, paths.losses.parent, paths.state.parent)
     images, _ = load_split(data_dir, "train")
     # The same noise for every variant and seed, so grids can be compared side by side.
     fixed_z = torch.randn(
         params.train.sample_grid, params.model.latent_dim, generator=torch.Generator().manual_seed(FIXED_NOISE_SEED)
     ).to(device)
 
-    run_params = flatten({k: v for k, v in to_dict(params).items() if k in ("data", "model", "train")})
-    run_params.update(flatten(to_dict(variant), "variant"))
-    run_params.update({"variant.name": variant_name, "seed": seed})
-    logger = RunLogger.start(variant_name, seed, run_params)
-    timings: list[dict[str, float]] = []
-
-    def on_log(steps, rows):
-        logger.log_metrics(rows, steps)
-
-    best: dict = {}
+    config = {k: v for k, v in to_dict(params).items() if k in ("data", "model", "train")}
+    tag = run_tag({**config, "variant": to_dict(variant), "quick_fid": quick_fid is not None}, seed,
+                  split_sha256(data_dir, "train"))
+    resume = load_checkpoint(paths.state, tag)
+    if resume is None:
+        run_params = flatten(config)
+        run_params.update(flatten(to_dict(variant), "variant"))
+        run_params.update({"variant.name": variant_name, "seed": seed})
+        logger = RunLogger.start(variant_name, seed, run_params)
+    else:
+        print(f"{variant_name} seed {seed}: resuming from step {resume['state']['step']} ({paths.state})",
+              file=sys.stderr)
+        logger = RunLogger.reopen(resume["meta"]["mlflow_run_id"], variant_name, seed)
 
     def on_eval(step, g):
         fid = quick_fid(g)
         logger.log_metrics([{"fid_quick": fid}], [step])
-        if not best or fid < best["fid"]:
-            best.update(fid=fid, step=step, state={k: v.detach().cpu().clone() for k, v in g.state_dict().items()})
+        return fid
 
     def on_epoch(epoch, step, g, timing):
-        timings.append(timing)
         logger.log_metrics([{**timing, "epoch": epoch}], [step])
         grid = sample_grid(g, fixed_z, params.data.pixel_range)
         logger.log_image(grid.permute(1, 2, 0).numpy(), "samples", step)
 
-    started = time.perf_counter()
-    try:
-        hooks = Hooks(on_log=on_log, on_epoch=on_epoch, on_eval=on_eval if quick_fid else None)
-        g, d, history = fit(params, variant, images, device, seed, hooks)
-    except BaseException:
-        logger.finish("FAILED")
-        raise
-    train_seconds = time.perf_counter() - started
+    def on_checkpoint(snapshot):
+        save_checkpoint(paths.state, tag, snapshot,
+                        {"mlflow_run_id": logger.run_id, "variant": variant_name, "seed": seed})
 
+    def on_rollback(exc, run):
+        print(f"warning: {exc}; rolled back to step {run.step} with learning rates x{run.lr_scale:g} "
+              f"(rollback {run.rollbacks} of {params.train.max_rollbacks})", file=sys.stderr)
+        logger.log_metrics([{"lr_scale": run.lr_scale, "rollbacks": run.rollbacks}], [run.step])
+        logger.set_tags({"last_rollback": str(exc)})
+
+    hooks = Hooks(on_log=lambda steps, rows: logger.log_metrics(rows, steps), on_epoch=on_epoch, on_eval=on_eval if quick_fid else None,
+                  on_checkpoint=on_checkpoint, on_rollback=on_rollback)
+    try:
+        run = fit(params, variant, images, device, seed, hooks, resume=resume and resume["state"])
+    except Diverged as exc:
+        # The last good resumable checkpoint stays; no model outputs are written.
+        logger.fail(f"{exc} (last good checkpoint: {paths.state})")
+        raise
+    except BaseException as exc:
+        logger.fail(f"{type(exc).__name__}: {exc}")
+        raise
+
+    history = history_frame(run)
     summary = {
         "variant": variant_name,
         "seed": seed,
-        "steps": int(history["step"].iloc[-1]) if len(history) else 0,
-        "epochs": len(timings),
+        "steps": run.step,
+        "epochs": len(run.timings),
         "batch_size": params.train.batch_size,
         "device": str(device),
-        "train_seconds": round(train_seconds, 2),
-        "images_per_sec": round(sum(t["images_per_sec"] for t in timings) / max(1, len(timings)), 1),
+        "train_seconds": round(run.seconds, 2),
+        "images_per_sec": round(sum(t["images_per_sec"] for t in run.timings) / max(1, len(run.timings)), 1),
+        "rollbacks": run.rollbacks,
         # Means over the last logging window: one step's value is too noisy to compare.
         **{k: round(float(history[k].tail(params.train.log_every).mean()), 4) for k in STAT_NAMES},
     }
-    if best:
-        summary.update(best_step=best["step"], best_fid_quick=round(best["fid"], 4))
-    _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger, best)
+    if run.best:
+        summary.update(best_step=run.best["step"], best_fid_quick=round(run.best["score"], 4))
+    _write_outputs(run, history, summary, params, fixed_z, paths, logger)
     logger.finish()
     return summary
 
 
-def _write_outputs(g, d, history, summary, params, fixed_z, out_dir, metrics_path, losses_path, logger, best):
+def _write_outputs(run: TrainState, history, summary, params, fixed_z, paths: RunPaths, logger) -> None:
     """Write the model directory atomically (temp dir + rename), then the small metrics files."""
     meta = dict(variant=summary["variant"], seed=summary["seed"], pixel_range=list(params.data.pixel_range),
                 params=to_dict(params))
-    with atomic_dir(out_dir) as tmp:
-        save_gan(tmp / "checkpoint.pt", g.cpu(), d.cpu(), steps=summary["steps"], **meta)
-        if best:
+    g = run.g.cpu()
+    with atomic_dir(paths.model_dir) as tmp:
+        save_gan(tmp / "checkpoint.pt", g, run.d.cpu(), ema=run.ema and run.ema.model.cpu(),
+                 steps=summary["steps"], **meta)
+        if run.best:
             best_g = Generator(g.spec)
-            best_g.load_state_dict(best["state"])
-            save_generator(tmp / "best.pt", best_g, steps=best["step"], fid_quick=best["fid"], **meta)
+            best_g.load_state_dict(run.best["state"])
+            save_generator(tmp / "best.pt", best_g, steps=run.best["step"], fid_quick=run.best["score"], **meta)
         grid = sample_grid(g, fixed_z.cpu(), params.data.pixel_range)
         save_image(grid.float() / 255, tmp / "samples.png")
         logger.save_run_file(tmp / "mlflow_run.json")
-    logger.log_artifact(out_dir / "checkpoint.pt", "checkpoint")
-    logger.log_artifact(out_dir / "samples.png", "samples")
-    for path in (metrics_path, losses_path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    history.to_csv(losses_path, index=False, float_format="%.5g")
-    Path(metrics_path).write_text(json.dumps(summary, indent=2) + "\n")
+    logger.log_artifact(paths.checkpoint, "checkpoint")
+    logger.log_artifact(paths.samples, "samples")
+    history.to_csv(paths.losses, index=False, float_format="%.5g")
+    atomic_write_text(paths.train_metrics, json.dumps(summary, indent=2) + "\n")
