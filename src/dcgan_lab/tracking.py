@@ -35,10 +35,33 @@ def project_root(cwd: Path | None = None) -> Path:
     return cwd
 
 
+OFFLINE_DB = "mlflow-offline.db"
+_unreachable: set[str] = set()
+
+
 def tracking_uri(root: Path | None = None) -> str:
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{project_root(root) / 'mlflow.db'}"
+    """MLFLOW_TRACKING_URI, else <repo>/mlflow.db. A tracking server that does not answer is not worth
+    losing a run over: training logs into <repo>/mlflow-offline.db and says how to copy it over later."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root(root) / 'mlflow.db'}"
+    if uri.startswith(("http://", "https://")) and (uri in _unreachable or not server_up(uri)):
+        offline = f"sqlite:///{project_root(root) / OFFLINE_DB}"
+        if uri not in _unreachable:
+            _unreachable.add(uri)
+            print(f"warning: MLflow tracking server {uri} is unreachable; logging to {offline} instead. "
+                  f"When it is back: python -m dcgan_lab.offline --to {uri}", file=sys.stderr)
+        return offline
+    return uri
+
+
+def server_up(uri: str, timeout: float = 5.0) -> bool:
+    """Whether an MLflow tracking server answers its health check."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -101,6 +124,24 @@ class RunLogger:
                   f"logging {variant} seed {seed} into a new run", file=sys.stderr)
             return cls.start(variant, seed, {}, root)
 
+    @classmethod
+    def reopen(cls, run_id: str, variant: str, seed: int, root: Path | None = None) -> "RunLogger":
+        """Continue a run after a resume: mark it running again and log nothing at steps it already
+        has (the resumed training recomputes the steps between its checkpoint and the interruption)."""
+        uri = tracking_uri(root)
+        try:
+            logger = cls(run_id, uri)
+            history = logger.client.get_metric_history(run_id, "loss_d")
+        except Exception as exc:  # deleted run, or another store: log into a fresh run instead
+            print(f"warning: the MLflow run {run_id} of this checkpoint is not in {uri} ({type(exc).__name__}); "
+                  f"logging {variant} seed {seed} into a new run", file=sys.stderr)
+            return cls.start(variant, seed, {}, root)
+        logger.client.update_run(run_id, status="RUNNING")
+        logger.logged_through = max((m.step for m in history), default=-1)
+        return logger
+
+    logged_through = -1  # steps up to this one are in the run already (see reopen); -1: none, step 0 counts
+
     def save_run_file(self, path: Path) -> None:
         Path(path).write_text(json.dumps({"run_id": self.run_id, "tracking_uri": self.client.tracking_uri}) + "\n")
 
@@ -118,12 +159,15 @@ class RunLogger:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(s)) for row, s in zip(rows, steps) for k, v in row.items()]
+        metrics = [Metric(k, float(v), now, int(s)) for row, s in zip(rows, steps) for k, v in row.items()
+                   if s > self.logged_through]
         for i in range(0, len(metrics), 1000):  # MLflow's per-batch limit
             self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         """A (H, W) or (H, W, 3) uint8 image as a step image (MLflow's image UI) and a PNG artifact."""
+        if step <= self.logged_through:
+            return
         self.client.log_image(self.run_id, image, key=key, step=step)
         self.client.log_image(self.run_id, image, artifact_file=f"{key}/step_{step:07d}.png")
 
@@ -136,6 +180,11 @@ class RunLogger:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
+
+    def fail(self, reason: str) -> None:
+        """Mark the run FAILED and say why (tag `failure_reason`, shown in the run's overview)."""
+        self.client.set_tag(self.run_id, "failure_reason", reason[:5000])
+        self.finish("FAILED")
 
 
 def _experiment_id(client, uri: str, root: Path) -> str:
