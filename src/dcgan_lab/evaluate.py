@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from . import classifier
-from .checkpoint import load_generator, load_meta
+from .checkpoint import has_ema, load_generator, load_meta
 from .config import EvaluateConfig, MlflowConfig
 from .errors import EvaluationError
 from .fidelity import extractor_kwargs, fidelity_metrics, generate, reference_cache_name
@@ -23,7 +23,8 @@ from .models import Generator
 
 SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
           "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
-          "best_recall")
+          "best_recall", "ema_fid", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta")
+HEADLINE = ("fid", "is_mean", "kid_mean", "precision", "recall")  # also scored for the best and EMA generators
 
 
 @torch.inference_mode()
@@ -125,8 +126,11 @@ def evaluate_runs(
             r = evaluate_variant(load_generator(paths.checkpoint), real, sha, cfg, classifier_path, device)
             if paths.best.exists():  # the best generator by quick FID during training, same protocol
                 best = evaluate_variant(load_generator(paths.best), real, sha, cfg, classifier_path, device)
-                r.update(best_step=load_meta(paths.best)["steps"],
-                         **{f"best_{k}": best[k] for k in ("fid", "is_mean", "kid_mean", "precision", "recall")})
+                r.update(best_step=load_meta(paths.best)["steps"], **{f"best_{k}": best[k] for k in HEADLINE})
+            if has_ema(paths.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
+                ema = evaluate_variant(load_generator(paths.checkpoint, ema=True), real, sha, cfg, classifier_path,
+                                       device)
+                r.update(**{f"ema_{k}": ema[k] for k in HEADLINE}, ema_fid_delta=ema["fid"] - r["fid"])
             results.setdefault(name, {})[f"seed{seed}"] = r
     return results
 

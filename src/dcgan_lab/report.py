@@ -21,9 +21,12 @@ METRICS = {
     "classes_covered": True,
     "class_kl_real": False,
     "best_fid": False,
+    "ema_fid": False,
+    "ema_fid_delta": False,
 }
 LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "classes_covered": "classes covered",
-          "class_kl_real": "KL(classes ‖ real)", "best_fid": "FID of best checkpoint"}
+          "class_kl_real": "KL(classes ‖ real)", "best_fid": "FID of best checkpoint", "ema_fid": "FID of EMA G",
+          "ema_fid_delta": "EMA − raw FID"}
 
 
 def ablation_table(results: dict[str, dict[str, dict]]) -> pd.DataFrame:
