@@ -130,7 +130,9 @@ def test_each_experiment_logged_exactly_its_runs_into_the_repository_store(queue
         assert len(client.get_metric_history(r.info.run_id, "loss_g")) == 12
     # Each experiment's ablation run holds that experiment's report numbers.
     shown = json.loads(run(["dvc", "exp", "show", "--json"], dst, queued[1]).stdout)
-    exps = {e["name"]: e["revs"][0] for e in shown[0]["experiments"] or []}
+    (base,) = [b for b in shown if b["experiments"]]  # the other entry is the workspace
+    assert base["rev"] == baseline
+    exps = {e["name"]: e["revs"][0] for e in base["experiments"]}
     for name in EXPERIMENTS:
         summary = exps[name]["data"]["metrics"]["metrics/ablation.json"]["data"]
         (ablation,) = [r for r in by_exp[name] if r.data.tags["variant"] == "ablation"]
@@ -152,6 +154,11 @@ def test_exp_show_and_metrics_diff_and_plots_diff_compare_experiments(queued):
     params = json.loads(run(["dvc", "params", "diff", "cutout", "lr", "--json"], dst, env).stdout)["params.yaml"]
     assert params["train.lr_g"] == {"old": 2.0e-4, "new": 1.0e-4}
     assert params["variants.final.augment.cutout"] == {"old": 0.3, "new": 0.5}
+    report = run([sys.executable, str(ROOT / "scripts/ablation.py"), "--report-only", "--grid", "train.lr_g=x"],
+                 dst, env).stdout
+    for name in EXPERIMENTS:
+        assert f"| {name} | " in report and (dst / "reports/experiments.csv").is_file()
+    assert "| lr | 0.0001 | final | 1 | " in report
     plots = run(["dvc", "plots", "diff", "cutout", "lr", "--json"], dst, env).stdout
     assert "plots/fid.png" in plots and "seed0_losses.csv" in plots
 

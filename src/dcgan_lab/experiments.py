@@ -92,7 +92,9 @@ def render(table: pd.DataFrame, keys: list[str]) -> str:
     cols = ["experiment", *keys, "variant", "seeds", "FID ↓", "IS ↑", "KID ↓", "precision ↑", "recall ↑"]
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for r in table.to_dict("records"):
-        cells = [str(r["experiment"]), *(str(r[k]) for k in keys), r["variant"], str(r["n_seeds"]),
+        seeds = r["n_seeds"]
+        seeds = "-" if seeds is None or seeds != seeds else str(int(seeds))
+        cells = [str(r["experiment"]), *(str(r[k]) for k in keys), r["variant"], seeds,
                  *(_fmt(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in ("fid", "is", "kid", "precision", "recall"))]
         lines.append("| " + " | ".join(cells) + " |")
     return ("Ablation across DVC experiments: mean ± 95% CI over seeds per variant (metrics/ablation.json of "
