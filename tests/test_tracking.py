@@ -32,8 +32,8 @@ def test_project_root_sees_through_dvc_experiment_temp_dirs(tmp_path):
 def test_tracking_uri_is_absolute_and_env_wins(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert tracking_uri(tmp_path / ".dvc/tmp/exps/tmpx") == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
-    assert tracking_uri(tmp_path) == "http://127.0.0.1:5999"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/elsewhere.db")
+    assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/elsewhere.db"
 
 
 def test_system_tags_name_torch_and_the_device():
