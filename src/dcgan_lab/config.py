@@ -76,6 +76,10 @@ class TrainConfig:
     max_rollbacks: int = 3
     # Testing the guard: a NaN lands in D's first weight before this step (once). Leave null.
     inject_nan_at: Optional[int] = None
+    # How the train stage starts: `python`, or `torchrun ...` for data-parallel training (DDP) over
+    # several processes, e.g. "torchrun --standalone --nproc_per_node=4"; batch_size is per process.
+    launcher: str = "python"
+    sync_batch_norm: bool = False  # under torchrun with CUDA: batch norm statistics over all ranks
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,8 @@ def _validate(p: Params) -> None:
     _check(t.max_rollbacks >= 0, "train.max_rollbacks", t.max_rollbacks, "an integer >= 0")
     _check(t.inject_nan_at is None or t.inject_nan_at >= 1, "train.inject_nan_at", t.inject_nan_at,
            "null or an integer >= 1")
+    _check(t.launcher == "python" or t.launcher.split()[0] == "torchrun", "train.launcher", t.launcher,
+           "python, or a torchrun command line such as 'torchrun --standalone --nproc_per_node=2'")
     if not p.variants:
         raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
     for name, v in p.variants.items():

@@ -18,7 +18,7 @@ from .tracking import EXPERIMENT, OFFLINE_DB, open_client, project_root
 
 def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
     """Copy every unsynced run of the project's experiment from src to dst; returns (src id, dst id) pairs."""
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
 
     src, dst = open_client(src_uri), open_client(dst_uri)
     exp = src.get_experiment_by_name(EXPERIMENT)

@@ -77,6 +77,7 @@ class TrainState:
     lr_scale: float = 1.0  # halved by each rollback
     rollbacks: int = 0
     seconds: float = 0.0  # training time over all sessions of this run
+    rank: int = 0  # this process's rank under torchrun; its random streams are its own
 
     def state_dict(self) -> dict:
         return cpu_copy({
@@ -99,7 +100,8 @@ class TrainState:
             if sd["ema"] is None:
                 raise CheckpointError("resumable checkpoint has no EMA generator but train.ema_decay > 0")
             self.ema.model.load_state_dict(sd["ema"])
-        for k, v in sd["generators"].items():
+        gens = sd["generators"]  # one dict per rank (see train.fit), or this rank's alone
+        for k, v in (gens[self.rank] if isinstance(gens, list) else gens).items():
             getattr(self, k).set_state(v)
         set_global_rng_state(sd["global_rng"])
         self.step, self.order, self.best = sd["step"], sd["order"], sd["best"]
@@ -141,7 +143,7 @@ def save_checkpoint(path: Path, tag: str, state: dict, meta: dict) -> None:
     tmp.replace(sidecar)
 
 
-def load_checkpoint(path: Path, tag: str) -> dict | None:
+def load_checkpoint(path: Path, tag: str, quiet: bool = False) -> dict | None:
     """The checkpoint at `path` if it was made by this config and code; None (saying why) if there is
     none or it belongs to another config. An unreadable file is an error: deleting it is the user's call."""
     path = Path(path)
@@ -154,7 +156,8 @@ def load_checkpoint(path: Path, tag: str) -> dict | None:
         raise CheckpointError(f"{path}: not a readable resumable checkpoint ({type(exc).__name__}: {exc}); "
                               f"delete it to train from scratch") from exc
     if found != tag:
-        print(f"{path} was written by another config, seed, data set or code version: starting fresh",
-              file=sys.stderr)
+        if not quiet:
+            print(f"{path} was written by another config, seed, data set or code version: starting fresh",
+                  file=sys.stderr)
         return None
     return blob

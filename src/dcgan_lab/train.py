@@ -16,16 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_dir, atomic_write_text, ensure_writable
+from . import distributed
 from .augment import Augment, make_augment
 from .checkpoint import save_gan, save_generator
 from .config import Params, VariantConfig, flatten, to_dict
 from .data import load_split, split_sha256
+from .distributed import RealFake, World
 from .ema import EMA
 from .errors import ConfigError
 from .guard import Diverged, DivergenceGuard
@@ -109,11 +112,11 @@ def train_step(
     z: torch.Tensor,  # (B, latent_dim)
     augment: Augment,
     loss: str = "bce",
+    d_pair: RealFake | None = None,  # D on (real, fake) in one call; DDP-wrapped under torchrun
 ) -> dict[str, torch.Tensor]:
     # Phase 1, D: push D(real) up and D(G(z)) down. G's output is detached: no G gradient here.
     fake = g(z)
-    real_logits = d(augment(real))
-    fake_logits = d(augment(fake.detach()))
+    real_logits, fake_logits = (d_pair or RealFake(d))(augment(real), augment(fake.detach()))
     loss_d = d_loss(loss, real_logits, fake_logits)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -162,12 +165,18 @@ def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
     return on
 
 
-def new_state(params: Params, variant: VariantConfig, channels: int, device: torch.device, seed: int) -> TrainState:
+def new_state(params: Params, variant: VariantConfig, channels: int, device: torch.device, seed: int,
+              rank: int = 0) -> TrainState:
     """Fresh models, optimizers and random streams for one seed. Separate seeded streams, so that
-    changing augmentation does not change data order or noise, and no two seeds share a stream."""
+    changing augmentation does not change data order or noise, and no two seeds share a stream.
+    Under torchrun every rank shares init and data order; rank r > 0 draws its own noise and augmentation."""
     t = params.train
     base = 1000 * seed
-    torch.manual_seed(base)  # weight init
+
+    def stream(k: int) -> int:
+        return base + k if rank == 0 else int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
+
+    torch.manual_seed(base)  # weight init (DDP also broadcasts rank 0's weights)
     g_spec, d_spec = gan_specs(params, variant, channels)
     g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
     return TrainState(
@@ -176,8 +185,9 @@ def new_state(params: Params, variant: VariantConfig, channels: int, device: tor
         opt_d=torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas),
         ema=EMA(g, t.ema_decay) if t.ema_decay else None,
         data_gen=torch.Generator().manual_seed(base + 1),
-        noise_gen=torch.Generator(device=device).manual_seed(base + 2),
-        aug_gen=torch.Generator(device=device).manual_seed(base + 3),
+        noise_gen=torch.Generator(device=device).manual_seed(stream(2)),
+        aug_gen=torch.Generator(device=device).manual_seed(stream(3)),
+        rank=rank,
     )
 
 
@@ -188,43 +198,56 @@ def fit(
     device: torch.device,
     seed: int = 0,
     hooks: Hooks = Hooks(),
-    resume: dict | None = None,  # a TrainState.state_dict() to continue from
+    resume: dict | None = None,  # a snapshot (see `snapshot` below) to continue from
+    world: World = World(),  # under torchrun: this rank and the number of ranks
 ) -> TrainState:
-    """Train one variant; returns the final state (models, EMA, per-step history, best generator)."""
+    """Train one variant; returns the final state (models, EMA, per-step history, best generator).
+    Under torchrun, call it on every rank; hooks are for rank 0 (the others pass none)."""
     t = params.train
     set_determinism(t.deterministic, device)
-    run = new_state(params, variant, images.shape[1], device, seed)
+    run = new_state(params, variant, images.shape[1], device, seed, world.rank)
     if resume is not None:
         run.load_state_dict(resume)
     augment = make_augment(variant.augment, params.data.pixel_range, run.aug_gen)
+    g_step, d_pair = distributed.wrap(run.g, run.d, world, device, t.sync_batch_norm)
+
+    def snapshot() -> dict:  # every rank's random streams, so each rank resumes its own
+        state = run.state_dict()
+        state["generators"] = distributed.gather(state["generators"], world)
+        return state
 
     images = images.to(device)  # the whole data set lives on the device; batches are index gathers
     n = images.shape[0]
-    if t.batch_size > n:
-        raise ConfigError(f"train.batch_size: {t.batch_size} is larger than the training set ({n} images)")
-    steps_per_epoch = n // t.batch_size
+    shard = n // world.size  # each rank trains on its share of every epoch's permutation
+    if t.batch_size > shard:
+        raise ConfigError(f"train.batch_size: {t.batch_size} is larger than the training set ({n} images"
+                          + (f", {shard} per rank" if world.active else "") + ")")
+    steps_per_epoch = shard // t.batch_size
     total = steps_per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, steps_per_epoch * t.epochs)
 
     guard = DivergenceGuard(t.collapse_patience, t.saturation)
-    last_good = run.state_dict()  # what a rollback restores until the first checkpoint
+    last_good = snapshot()  # what a rollback restores until the first checkpoint
     pending: list[dict[str, torch.Tensor]] = []
     nan_injected = False
     mark = epoch_started = time.perf_counter()
     epoch_steps = 0
     run.g.train(), run.d.train()
-    order = None if run.order is None else run.order.to(device)
+    def local_order() -> torch.Tensor | None:  # this rank's shard of the epoch's permutation
+        return None if run.order is None else run.order[world.rank :: world.size][:shard].to(device)
+
+    order = local_order()
     while run.step < total:
         i = run.step % steps_per_epoch
         if i == 0:
             run.order = torch.randperm(n, generator=run.data_gen)
-            order = run.order.to(device)
+            order = local_order()
         if t.inject_nan_at == run.step + 1 and not nan_injected:  # testing the guard only
             nan_injected = True
             with torch.no_grad():
                 next(run.d.parameters()).view(-1)[0] = float("nan")
         real = to_pixels(images[order[i * t.batch_size : (i + 1) * t.batch_size]], params.data.pixel_range)
         z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
-        pending.append(train_step(run.g, run.d, run.opt_g, run.opt_d, real, z, augment, t.loss))
+        pending.append(train_step(g_step, run.d, run.opt_g, run.opt_d, real, z, augment, t.loss, d_pair))
         run.step += 1
         epoch_steps += 1
         if run.ema:
@@ -237,7 +260,7 @@ def fit(
         # Read the losses back every log_every steps, and before anything looks at the models.
         if len(pending) == t.log_every or at_checkpoint or at_eval or at_epoch_end:
             steps = list(range(step - len(pending) + 1, step + 1))
-            rows, pending = _flush(pending), []
+            rows, pending = _flush(pending, world), []
             try:
                 guard.check(steps, rows)
             except Diverged as exc:
@@ -247,7 +270,7 @@ def fit(
                 seconds, scale = run.seconds + time.perf_counter() - mark, run.lr_scale / 2
                 rollbacks = run.rollbacks + 1
                 run.load_state_dict(last_good)
-                order = None if run.order is None else run.order.to(device)
+                order = local_order()
                 run.set_lr_scale(scale)
                 run.rollbacks, run.seconds = rollbacks, seconds
                 guard.reset()
@@ -266,7 +289,7 @@ def fit(
                 run.best = {"score": score, "step": step, "state": cpu_copy(run.g.state_dict())}
         if at_epoch_end:
             seconds = time.perf_counter() - epoch_started
-            timing = {"epoch_seconds": seconds, "images_per_sec": epoch_steps * t.batch_size / seconds}
+            timing = {"epoch_seconds": seconds, "images_per_sec": epoch_steps * t.batch_size * world.size / seconds}
             run.timings.append(timing)
             if hooks.on_epoch:
                 hooks.on_epoch(math.ceil(step / steps_per_epoch), step, run.g, timing)
@@ -274,7 +297,8 @@ def fit(
         if at_checkpoint:
             now = time.perf_counter()
             run.seconds, mark = run.seconds + now - mark, now
-            last_good = run.state_dict()
+            distributed.check_in_sync(run.g, world)
+            last_good = snapshot()
             if hooks.on_checkpoint:
                 hooks.on_checkpoint(last_good)
     return run
@@ -284,9 +308,10 @@ def history_frame(run: TrainState) -> pd.DataFrame:
     return pd.DataFrame(run.history, columns=["step", *STAT_NAMES])
 
 
-def _flush(pending: list[dict[str, torch.Tensor]]) -> list[dict[str, float]]:
-    """One host sync for many steps: stack to (steps, stats) on device, then copy once."""
-    table = torch.stack([torch.stack([s[k] for k in STAT_NAMES]) for s in pending]).float().cpu().tolist()
+def _flush(pending: list[dict[str, torch.Tensor]], world: World = World()) -> list[dict[str, float]]:
+    """One host sync for many steps: stack to (steps, stats) on device, average over ranks, copy once."""
+    table = torch.stack([torch.stack([s[k] for k in STAT_NAMES]) for s in pending]).float()
+    table = distributed.mean(table, world).cpu().tolist()
     return [dict(zip(STAT_NAMES, row)) for row in table]
 
 
@@ -310,14 +335,18 @@ def train_variant(
     data_dir: Path,
     paths: RunPaths,
     quick_fid: Callable[[Generator], float] | None = None,
-) -> dict:
+    world: World = World(),
+) -> dict | None:
     """Train one variant with one seed and write checkpoint, sample grid, metrics and loss table;
     log it all to one MLflow run. A resumable checkpoint of this config in `paths.state` is resumed,
-    in the same MLflow run. With `quick_fid`, the generator with the lowest quick FID is kept too."""
+    in the same MLflow run. With `quick_fid`, the generator with the lowest quick FID is kept too.
+    Under torchrun every rank trains; rank 0 alone logs and writes (the others return None)."""
     from .tracking import RunLogger
 
     variant = params.variant(variant_name)
     device = resolve_device(params.train.device)
+    if world.active and device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU (distributed.init)
     ensure_writable(paths.model_dir.parent, paths.train_metrics.parent, paths.losses.parent, paths.state.parent)
     images, _ = load_split(data_dir, "train")
     # The same noise for every variant and seed, so grids can be compared side by side.
@@ -326,9 +355,12 @@ def train_variant(
     ).to(device)
 
     config = {k: v for k, v in to_dict(params).items() if k in ("data", "model", "train")}
-    tag = run_tag({**config, "variant": to_dict(variant), "quick_fid": quick_fid is not None}, seed,
-                  split_sha256(data_dir, "train"))
-    resume = load_checkpoint(paths.state, tag)
+    tag = run_tag({**config, "variant": to_dict(variant), "quick_fid": quick_fid is not None,
+                   "world_size": world.size}, seed, split_sha256(data_dir, "train"))
+    resume = load_checkpoint(paths.state, tag, quiet=not world.is_main)
+    if not world.is_main:  # the other ranks train in step with rank 0 and write nothing
+        fit(params, variant, images, device, seed, Hooks(), resume=resume and resume["state"], world=world)
+        return None
     if resume is None:
         run_params = flatten(config)
         run_params.update(flatten(to_dict(variant), "variant"))
@@ -362,7 +394,7 @@ def train_variant(
     hooks = Hooks(on_log=lambda steps, rows: logger.log_metrics(rows, steps), on_epoch=on_epoch, on_eval=on_eval if quick_fid else None,
                   on_checkpoint=on_checkpoint, on_rollback=on_rollback)
     try:
-        run = fit(params, variant, images, device, seed, hooks, resume=resume and resume["state"])
+        run = fit(params, variant, images, device, seed, hooks, resume=resume and resume["state"], world=world)
     except Diverged as exc:
         # The last good resumable checkpoint stays; no model outputs are written.
         logger.fail(f"{exc} (last good checkpoint: {paths.state})")
