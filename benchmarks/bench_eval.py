@@ -10,7 +10,7 @@ Ours runs with an empty real-feature cache (a fresh `cache_root`), so both sides
 split's features; the row "warm cache" shows the common case in the stage, where the real split's
 features were cached by an earlier checkpoint.
 
-    python benchmarks/bench_eval.py [--variant final] [--eval-samples 10000] [--eval-repeats 2]
+    python benchmarks/bench_eval.py [--eval-variant final] [--eval-samples 5000] [--eval-repeats 2]
 """
 
 from __future__ import annotations
@@ -143,10 +143,10 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     env = os.environ.get
     parser.add_argument("--eval-variant", default=env("BENCH_EVAL_VARIANT", "final"))
-    parser.add_argument("--eval-samples", type=int, default=int(env("BENCH_EVAL_SAMPLES", 2000 if quick else 0)),
-                        help="generated and real images (default: params.yaml's evaluate.n_samples and n_real; "
-                             "quick 2000)")
-    parser.add_argument("--eval-repeats", type=int, default=int(env("BENCH_EVAL_REPEATS", 2)))
+    parser.add_argument("--eval-samples", type=int, default=int(env("BENCH_EVAL_SAMPLES", 1000 if quick else 5000)),
+                        help="generated and real images (default 5000, quick 1000; 0: params.yaml's "
+                             "evaluate.n_samples and n_real, 10000 each, about 3x longer)")
+    parser.add_argument("--eval-repeats", type=int, default=int(env("BENCH_EVAL_REPEATS", 1 if quick else 2)))
     parser.add_argument("--tf-defaults", action="store_true", default=env_flag("BENCH_TF_DEFAULTS"),
                         help="also time the direct call with torch-fidelity's default save_cpu_ram=False")
 

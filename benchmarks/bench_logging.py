@@ -11,7 +11,7 @@ Two figures: the wall-clock ratio on/off (noisy on a busy machine), and the time
 as a share of the "on" run (measured inside the run, so far less noisy). Creating the run (the first
 connection migrates the sqlite schema) is a one-off per stage, shown apart.
 
-    python benchmarks/bench_logging.py [--variant baseline] [--log-steps 100] [--log-repeats 3]
+    python benchmarks/bench_logging.py [--log-variant baseline] [--log-steps 100] [--log-repeats 3]
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     parser.add_argument("--log-variant", default=env("BENCH_LOG_VARIANT", "baseline"))
     parser.add_argument("--log-steps", type=int, default=int(env("BENCH_LOG_STEPS", 50 if quick else 100)),
                         help="steps of the one-epoch run (default 100; quick 50)")
-    parser.add_argument("--log-repeats", type=int, default=int(env("BENCH_LOG_REPEATS", 2 if quick else 3)))
+    parser.add_argument("--log-repeats", type=int, default=int(env("BENCH_LOG_REPEATS", 1 if quick else 3)))
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ def dvc_rows(repeats: int, verbose: bool = True) -> list[Row]:
     for _ in range(repeats):
         status_runs.append(run_measured([dvc, "status"], ROOT, _env()))
     last = status_runs[-1]
-    last["tail"] = [" ".join(line.split()) for line in last["tail"]]
+    last["tail"] = [" ".join(line.split()) for line in last["tail"] if line.strip()]
     up_to_date = last["rc"] == 0 and any("up to date" in line for line in last["tail"])
     if verbose:
         print(f"  dvc status: {[round(r['seconds'], 2) for r in status_runs]} s; "
@@ -88,7 +88,7 @@ def dvc_rows(repeats: int, verbose: bool = True) -> list[Row]:
     repro = summary([r["seconds"] for r in repro_runs])
     rows.append(Row("dvc repro, no-op (s)", "s", repro["median"] if ok else None,
                     note="what `make repro` costs when nothing changed (after `make setup`'s stamp check)"
-                    if ok else "failed: " + " | ".join(repro_runs[-1]["tail"]), detail={"ours": repro}))
+                    if ok else "failed: " + repro_runs[-1]["tail"][-1], detail={"ours": repro}))
     return rows
 
 
@@ -102,8 +102,7 @@ def rss_rows(variant: str, train_steps: int, verbose: bool = True) -> list[Row]:
         if verbose:
             print(f"  prepare: {prep['seconds']:.1f} s, peak RSS {prep['peak_rss_mib']:.0f} MiB", flush=True)
         rows.append(Row("prepare stage, peak RSS (MiB)", "MiB", prep["peak_rss_mib"] if prep["rc"] == 0 else None,
-                        note=f"wall {prep['seconds']:.1f} s" if prep["rc"] == 0 else "failed: " + " | ".join(
-                            prep["tail"]), detail={"seconds": prep["seconds"]}))
+                        note=f"wall {prep['seconds']:.1f} s" if prep["rc"] == 0 else "failed: " + prep["tail"][-1], detail={"seconds": prep["seconds"]}))
 
         # A temp copy of the layout the train stage expects, with a short run.
         raw = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -121,7 +120,7 @@ def rss_rows(variant: str, train_steps: int, verbose: bool = True) -> list[Row]:
         rows.append(Row(f"train stage ({variant}), peak RSS (MiB)", "MiB",
                         train["peak_rss_mib"] if train["rc"] == 0 else None,
                         note=(f"{train_steps} steps incl. a quick FID, wall {train['seconds']:.1f} s"
-                              if train["rc"] == 0 else "failed: " + " | ".join(train["tail"])),
+                              if train["rc"] == 0 else "failed: " + train["tail"][-1]),
                         detail={"seconds": train["seconds"], "steps": train_steps}))
     return rows
 
@@ -130,8 +129,8 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     env = os.environ.get
     parser.add_argument("--dvc-repeats", type=int, default=int(env("BENCH_DVC_REPEATS", 1 if quick else 2)))
     parser.add_argument("--rss-variant", default=env("BENCH_RSS_VARIANT", "final"))
-    parser.add_argument("--rss-train-steps", type=int, default=int(env("BENCH_RSS_TRAIN_STEPS", 50 if quick else 100)),
-                        help="train.max_steps of the measured train stage run (default 100; quick 50)")
+    parser.add_argument("--rss-train-steps", type=int, default=int(env("BENCH_RSS_TRAIN_STEPS", 10 if quick else 100)),
+                        help="train.max_steps of the measured train stage run (default 100; quick 10)")
     parser.add_argument("--no-dvc", action="store_true", default=env_flag("BENCH_NO_DVC"))
     parser.add_argument("--no-rss", action="store_true", default=env_flag("BENCH_NO_RSS"))
 

@@ -125,6 +125,8 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
           peak: float | None = None, verbose: bool = True) -> list[Row]:
     """One row per variant (ratio of median images/s, ours / reference) plus FLOPs and MFU rows."""
     warm = params.train.log_every
+    if workers < 0:
+        workers = 2 if device.type == "cuda" else 0
     timed = max(1, round(timed / warm)) * warm  # ours can be timed only at its host reads
     ref_images = images if reference_images is None else reference_images
     target = 2.5 if device.type == "cuda" else 1.5
@@ -249,15 +251,16 @@ def load_inputs(params, reference_data: str) -> tuple[torch.Tensor, torch.Tensor
 
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     env = os.environ.get
-    parser.add_argument("--variants", default=env("BENCH_TRAIN_VARIANTS", "baseline,final"),
-                        help="comma-separated variants of params.yaml (default: baseline,final)")
-    parser.add_argument("--train-steps", type=int, default=int(env("BENCH_TRAIN_STEPS", 50 if quick else 100)),
-                        help="timed steps per run, rounded to a multiple of train.log_every (default 100; quick 50)")
-    parser.add_argument("--train-repeats", type=int, default=int(env("BENCH_TRAIN_REPEATS", 2 if quick else 3)),
-                        help="interleaved repeats per side (default 3; quick 2)")
-    parser.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", 0)),
-                        help="reference DataLoader workers (the example's default is 2; default here 0, "
-                             "see benchmarks/README.md)")
+    parser.add_argument("--variants", default=env("BENCH_TRAIN_VARIANTS", "baseline" if quick else "baseline,final"),
+                        help="comma-separated variants of params.yaml (default: baseline,final; quick baseline)")
+    parser.add_argument("--train-steps", type=int, default=int(env("BENCH_TRAIN_STEPS", 50)),
+                        help="timed steps per run after log_every warm-up ones, rounded to a multiple of "
+                             "train.log_every (default 50)")
+    parser.add_argument("--train-repeats", type=int, default=int(env("BENCH_TRAIN_REPEATS", 1 if quick else 3)),
+                        help="interleaved repeats per side (default 3; quick 1)")
+    parser.add_argument("--workers", type=int, default=int(env("BENCH_WORKERS", -1)),
+                        help="reference DataLoader workers (default: the example's 2 on CUDA, 0 on a CPU, "
+                             "where workers take the cores the step needs; see benchmarks/README.md)")
     parser.add_argument("--reference-data", choices=["prepared", "raw28"], default=env("BENCH_REFERENCE_DATA",
                         "prepared"), help="reference images: the prepared 32x32 split (default) or raw 28x28 "
                         "MNIST resized per image like the example")
@@ -274,6 +277,8 @@ def main() -> None:
     parser.add_argument("--profile-steps", type=int, default=10)
     parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
     parser.add_argument("--json", default=None, help="also write the rows and machine facts here")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 0)),
+                        help="torch intra-op threads (default: torch's choice)")
     quick = "--quick" in sys.argv or env_flag("BENCH_QUICK")
     add_arguments(parser, quick)
     args = parser.parse_args()
@@ -281,6 +286,8 @@ def main() -> None:
     from dcgan_lab.config import load_params
     from dcgan_lab.train import resolve_device
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     params = load_params(args.params)
     device = resolve_device(args.device)
     images, labels, reference_images = load_inputs(params, args.reference_data)
