@@ -92,3 +92,35 @@ def test_corrupt_or_missing_checkpoint_is_one_clear_error(tmp_path):
         load_generator(bad)
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_generator(tmp_path / "missing.pt")
+
+
+def test_speed_switches_train_on_cpu_with_the_same_step(params, images):
+    """amp (bf16 autocast) and channels_last run the real loop; off by default on CPU (see speed.py)."""
+    from dataclasses import replace
+
+    from dcgan_lab import speed
+
+    cpu = torch.device("cpu")
+    assert (speed.precision(params.train, cpu).dtype, speed.channels_last(params.train, cpu)) == (None, False)
+    fast = replace(params, train=replace(params.train, amp=True, channels_last=True, max_steps=2, eval_every=0))
+    assert speed.precision(fast.train, cpu).dtype == torch.bfloat16
+    run = fit(fast, fast.variant("final"), images, cpu)
+    assert run.g.net[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert history_frame(run)[list(STAT_NAMES)].notna().all().all()
+
+
+def test_fp16_loss_scaling_steps_both_optimizers(params, images):
+    from dcgan_lab.speed import Precision
+
+    g_spec, d_spec = gan_specs(params, params.variant("improved"), channels=1)
+    g, d = Generator(g_spec), Discriminator(d_spec)
+    opt_g, opt_d = torch.optim.Adam(g.parameters()), torch.optim.Adam(d.parameters())
+    prec = Precision(torch.bfloat16, "cpu", torch.amp.GradScaler("cpu", init_scale=1024.0),
+                     torch.amp.GradScaler("cpu", init_scale=1024.0))
+    g0 = copy.deepcopy(g.state_dict())
+    stats = train_step(g, d, opt_g, opt_d, to_pixels(images[:16], params.data.pixel_range),
+                       torch.randn(16, g_spec.latent_dim), lambda x: x, "bce", prec=prec)
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert prec.scaler_d.get_scale() == 1024.0 and prec.scaler_g.get_scale() == 1024.0  # no overflow, no skip
+    assert any(not torch.equal(w, g0[k]) for k, w in g.state_dict().items() if w.is_floating_point())
+    assert set(prec.state_dict()) == {"d", "g"} and prec.state_dict()["d"]["scale"] == 1024.0

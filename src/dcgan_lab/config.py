@@ -80,6 +80,10 @@ class TrainConfig:
     # several processes, e.g. "torchrun --standalone --nproc_per_node=4"; batch_size is per process.
     launcher: str = "python"
     sync_batch_norm: bool = False  # under torchrun with CUDA: batch norm statistics over all ranks
+    # Speed switches; null: on for CUDA, off for CPU (see speed.py). amp is bf16 where supported, else fp16.
+    amp: Optional[bool] = None
+    channels_last: Optional[bool] = None
+    compile: Optional[bool] = None
 
 
 @dataclass(frozen=True)

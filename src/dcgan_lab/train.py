@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_dir, atomic_write_text, ensure_writable
-from . import distributed
+from . import distributed, speed
 from .augment import Augment, make_augment
 from .checkpoint import save_gan, save_generator
 from .config import Params, VariantConfig, flatten, to_dict
@@ -34,6 +34,7 @@ from .errors import ConfigError
 from .guard import Diverged, DivergenceGuard
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 from .paths import RunPaths
+from .speed import FP32, Precision
 from .state import TrainState, cpu_copy, load_checkpoint, run_tag, save_checkpoint
 
 STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "d_gen")
@@ -113,21 +114,21 @@ def train_step(
     augment: Augment,
     loss: str = "bce",
     d_pair: RealFake | None = None,  # D on (real, fake) in one call; DDP-wrapped under torchrun
+    prec: Precision = FP32,  # autocast (and fp16 loss scaling), see speed.py
 ) -> dict[str, torch.Tensor]:
     # Phase 1, D: push D(real) up and D(G(z)) down. G's output is detached: no G gradient here.
-    fake = g(z)
-    real_logits, fake_logits = (d_pair or RealFake(d))(augment(real), augment(fake.detach()))
-    loss_d = d_loss(loss, real_logits, fake_logits)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
+    with prec.autocast():
+        fake = g(z)
+        pair = d_pair if d_pair is not None else RealFake(d)
+        real_logits, fake_logits = pair(augment(real), augment(fake.detach()))
+        loss_d = d_loss(loss, real_logits, fake_logits)
+    prec.step(loss_d, opt_d, prec.scaler_d)  # zero_grad, backward, step
 
     # Phase 2, G: make the just-updated D call the same fakes real.
-    gen_logits = d(augment(fake))
-    loss_g = g_loss(loss, gen_logits)
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
+    with prec.autocast():
+        gen_logits = d(augment(fake))
+        loss_g = g_loss(loss, gen_logits)
+    prec.step(loss_g, opt_g, prec.scaler_g)
 
     # Detached device tensors: the caller decides when to pay for a host sync.
     return {
@@ -209,11 +210,19 @@ def fit(
     if resume is not None:
         run.load_state_dict(resume)
     augment = make_augment(variant.augment, params.data.pixel_range, run.aug_gen)
+    prec = speed.precision(t, device)
+    if resume is not None:
+        prec.load_state_dict(resume.get("precision", {}))
+    memory_format = torch.channels_last if speed.channels_last(t, device) else torch.contiguous_format
+    run.g.to(memory_format=memory_format), run.d.to(memory_format=memory_format)
+    # What the step calls: DDP-wrapped under torchrun, compiled if asked; run.g / run.d are what gets saved.
     g_step, d_pair = distributed.wrap(run.g, run.d, world, device, t.sync_batch_norm)
+    g_step, d_pair, d_step = (speed.maybe_compile(m, t, device) for m in (g_step, d_pair, run.d))
 
     def snapshot() -> dict:  # every rank's random streams, so each rank resumes its own
         state = run.state_dict()
         state["generators"] = distributed.gather(state["generators"], world)
+        state["precision"] = prec.state_dict()
         return state
 
     images = images.to(device)  # the whole data set lives on the device; batches are index gathers
@@ -246,8 +255,9 @@ def fit(
             with torch.no_grad():
                 next(run.d.parameters()).view(-1)[0] = float("nan")
         real = to_pixels(images[order[i * t.batch_size : (i + 1) * t.batch_size]], params.data.pixel_range)
+        real = real.contiguous(memory_format=memory_format)
         z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
-        pending.append(train_step(g_step, run.d, run.opt_g, run.opt_d, real, z, augment, t.loss, d_pair))
+        pending.append(train_step(g_step, d_step, run.opt_g, run.opt_d, real, z, augment, t.loss, d_pair, prec))
         run.step += 1
         epoch_steps += 1
         if run.ema:
@@ -270,6 +280,7 @@ def fit(
                 seconds, scale = run.seconds + time.perf_counter() - mark, run.lr_scale / 2
                 rollbacks = run.rollbacks + 1
                 run.load_state_dict(last_good)
+                prec.load_state_dict(last_good["precision"])
                 order = local_order()
                 run.set_lr_scale(scale)
                 run.rollbacks, run.seconds = rollbacks, seconds
