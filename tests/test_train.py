@@ -101,7 +101,8 @@ def test_speed_switches_train_on_cpu_with_the_same_step(params, images):
     from dcgan_lab import speed
 
     cpu = torch.device("cpu")
-    assert (speed.precision(params.train, cpu).dtype, speed.channels_last(params.train, cpu)) == (None, False)
+    auto = replace(params.train, amp=None, channels_last=None, compile=None)
+    assert (speed.precision(auto, cpu).dtype, speed.channels_last(auto, cpu)) == (None, False)
     fast = replace(params, train=replace(params.train, amp=True, channels_last=True, max_steps=2, eval_every=0))
     assert speed.precision(fast.train, cpu).dtype == torch.bfloat16
     run = fit(fast, fast.variant("final"), images, cpu)

@@ -2,7 +2,7 @@
 
 Each is a `train.*` param where null means "on for CUDA, off for CPU": on a GPU they pay (tensor
 cores, fused kernels); on a CPU bf16 autocast and compilation cost more than they save at DCGAN sizes
-(see benchmarks/RESULTS.md), and deterministic CPU runs stay bitwise repeatable.
+(see benchmarks/RESULTS.md). channels_last pays on both (oneDNN prefers NHWC), so params.yaml sets it.
 """
 
 from __future__ import annotations
