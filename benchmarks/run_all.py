@@ -48,7 +48,6 @@ def main() -> int:
     import torch
 
     from dcgan_lab.config import load_params
-    from dcgan_lab.data import load_split
     from dcgan_lab.train import resolve_device
 
     if args.threads:

@@ -46,21 +46,26 @@ def run(cmd, cwd, env, check=True, timeout=900):
     return result
 
 
+def commit(dst: Path, env: dict, message: str) -> str:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(git + ["add", "-A"], dst, env)
+    run(git + ["commit", "-qm", message], dst, env)
+    return run(["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
+
+
 def repo_copy(dst: Path, raw_params: dict) -> dict:
-    """This repository's files (as git sees them, without dvc.lock and metrics/) in a fresh git repo at
-    `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
+    """This repository's files (as git sees them, without dvc.lock, metrics/ and benchmarks/) in a fresh
+    git repo at `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split()
     for f in files:
-        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith("metrics/"):
+        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith(("metrics/", "benchmarks/")):
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst / f)
     (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
+    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT", "WORLD_SIZE"):
         env.pop(var, None)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(["git", "init", "-q"], dst, env)
-    run(git + ["add", "-A"], dst, env)
-    run(git + ["commit", "-qm", "copy"], dst, env)
+    commit(dst, env, "copy")
     return env

@@ -5,9 +5,7 @@ diff; push and pull through the default local remote. Real DVC, real MLflow (sql
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, shrink
+from conftest import ROOT, commit, repo_copy, run, shrink
 
 pytestmark = pytest.mark.e2e
 
@@ -29,35 +27,6 @@ EXPERIMENTS = {
 EXPECTED_TRAIN_RUNS = {"cutout": ["final"], "lr": ["baseline", "final"], "bn": ["baseline"], "sn": ["baseline"]}
 CHANGED = {"cutout": "variants.final.augment.cutout=0.3", "lr": "train.lr_g=0.0001",
            "bn": "variants.baseline.g_batch_norm=True", "sn": "variants.baseline.d_spectral_norm=True"}
-
-
-def run(cmd, cwd, env, check=True, timeout=900):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def copy_repo(dst: Path, raw: dict) -> dict:
-    """The working tree (tracked and untracked, not ignored) without the committed full-size results."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith(("metrics/", "benchmarks/")):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT"):
-        env.pop(var, None)
-    return env
-
-
-def commit(dst, env, message):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(git + ["add", "-A"], dst, env)
-    run(git + ["commit", "-qm", message], dst, env)
-    return run(["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
 
 
 def wait_for_queue(dst, env, timeout=900):
@@ -75,15 +44,14 @@ def queued(tmp_path_factory):
     dst = tmp_path_factory.mktemp("exprepo")
     raw = shrink(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw["variants"] = {k: raw["variants"][k] for k in ("baseline", "final")}  # two variants keep it quick
-    env = copy_repo(dst, raw)
-    run(["git", "init", "-q"], dst, env)
-    commit(dst, env, "copy")
+    env = repo_copy(dst, raw)
     run(["dvc", "repro"], dst, env)
     baseline = commit(dst, env, "baseline results")
     for name, overrides in EXPERIMENTS.items():
         run(["dvc", "exp", "run", "--queue", "-n", name, *(a for o in overrides for a in ("-S", o))], dst, env)
     started = time.time()
-    run(["dvc", "queue", "start", "-j", "2"], dst, env)
+    # Two workers on this 2-core machine: one thread each, or oneDNN's threads fight over the cores.
+    run(["dvc", "queue", "start", "-j", "2"], dst, {**env, "OMP_NUM_THREADS": "1"})
     status = wait_for_queue(dst, env)
     logs = {name: run(["dvc", "queue", "logs", name], dst, env, check=False).stdout for name in EXPERIMENTS}
     return dst, env, baseline, status, logs, time.time() - started

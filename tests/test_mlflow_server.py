@@ -19,8 +19,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT, shrink
-from test_experiments import commit, copy_repo, run
+from conftest import ROOT, repo_copy, run, shrink
 
 pytestmark = pytest.mark.e2e
 VARIANTS = ["baseline", "final"]
@@ -71,10 +70,8 @@ def pipeline(server, tmp_path_factory):
     raw = shrink(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw["variants"] = {k: raw["variants"][k] for k in VARIANTS}
     raw["mlflow"] = {"register": True, "model_name": "dcgan-lab-generator"}
-    env = copy_repo(dst, raw)
+    env = repo_copy(dst, raw)
     env["MLFLOW_TRACKING_URI"] = server
-    run(["git", "init", "-q"], dst, env)
-    commit(dst, env, "copy")
     run(["dvc", "repro"], dst, env)
     return dst
 

@@ -4,53 +4,25 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from conftest import ROOT, shrink
+from conftest import ROOT, repo_copy, run, shrink
 
 VARIANTS = ["baseline", "improved", "final"]
 SEEDS = [0, 1]  # two seeds, so the report has intervals and tests
 pytestmark = pytest.mark.e2e
 
 
-def run(cmd, cwd, env, check=True):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def repo_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.split()
-    # Start from a clean slate: no lock, no metrics from the committed full-size run.
-    return [f for f in out if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith("metrics/")]
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     dst = tmp_path_factory.mktemp("repo")
-    for f in repo_files():
-        (dst / f).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / f, dst / f)
     raw = shrink(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw["ablation"]["seeds"] = SEEDS
-    (dst / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME"):
-        env.pop(var, None)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(["git", "init", "-q"], dst, env)
-    run(git + ["add", "-A"], dst, env)
-    run(git + ["commit", "-qm", "copy"], dst, env)
+    env = repo_copy(dst, raw)
     first = run(["dvc", "repro"], dst, env)
     return dst, env, first.stdout
 
