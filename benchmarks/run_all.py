@@ -20,10 +20,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_train
+from benchmarks import bench_ddp, bench_eval, bench_logging, bench_pipeline, bench_train
 from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, write_json
 
-SECTIONS = ("train", "eval", "logging", "pipeline")
+SECTIONS = ("train", "eval", "logging", "ddp", "pipeline")
 
 
 def main() -> int:
@@ -37,7 +37,7 @@ def main() -> int:
                         help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
     parser.add_argument("--out", default=os.environ.get("BENCH_OUT", str(ROOT / "metrics" / "bench.json")))
-    for module in (bench_train, bench_eval, bench_logging, bench_pipeline):
+    for module in (bench_train, bench_eval, bench_logging, bench_ddp, bench_pipeline):
         module.add_arguments(parser, quick)
     args = parser.parse_args()
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -87,6 +87,8 @@ def main() -> int:
     if "logging" in sections:
         section("logging", lambda: bench_logging.bench(params, images, device, args.log_variant, args.log_steps,
                                                        args.log_repeats))
+    if "ddp" in sections:
+        section("ddp", lambda: bench_ddp.bench(args.params, args.ddp_steps, args.ddp_variant))
     if "pipeline" in sections:
         section("pipeline", lambda: bench_pipeline.bench(args))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -50,7 +51,11 @@ def run_queue(points: list[dict[str, str]], fixed: dict[str, str], jobs: int, cw
     """Queue every point, start `jobs` workers, wait until the queue is empty; returns `dvc queue status`."""
     for point in points:
         subprocess.run(queue_args(point, fixed), cwd=cwd, check=True)
-    subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=cwd, check=True)
+    # Workers share the cores: without a thread cap each takes all of them and oneDNN convolutions slow
+    # down by orders of magnitude (benchmarks/RESULTS.md). A user's own OMP_NUM_THREADS wins.
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+    subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=cwd, check=True,
+                   env={**os.environ, "OMP_NUM_THREADS": threads})
     while True:
         status = subprocess.run(["dvc", "queue", "status"], cwd=cwd, capture_output=True, text=True,
                                 check=True).stdout
