@@ -70,3 +70,33 @@ def test_mlflow_section_is_validated(raw_params):
         parse_params({**raw_params, "mlflow": {"model_name": "a/b"}})
     with pytest.raises(ConfigError, match=r"^mlflow.register: expected true or false, got 'yes'$"):
         parse_params({**raw_params, "mlflow": {"register": "yes"}})
+
+
+def test_a_run_is_scored_once_per_protocol_even_if_a_rescore_differs_in_the_last_bits(tmp_path, monkeypatch):
+    """DVC experiments reuse the run of an unchanged variant and evaluate it again, maybe with another thread
+    count: the scores must not pile up at step 0. Another protocol (or evaluation code) scores again."""
+    import json
+
+    from dcgan_lab.evaluate import log_results
+    from dcgan_lab.paths import run_paths
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    paths = run_paths("final", 0, tmp_path)
+    paths.model_dir.mkdir(parents=True)
+    _checkpoint(paths.checkpoint, 0)
+    logger = RunLogger.start("final", 0, {}, root=tmp_path)
+    logger.save_run_file(paths.mlflow_run)
+    protocol = dict(extractor="dcgan-lab-classifier", fid_features="features", n_samples=100, n_real=100,
+                    real_split="test", seed=0, kid_subset_size=50)
+
+    def results(fid, **changes):
+        return {"final": {"seed0": {"fid": fid, "is_mean": 2.0, **protocol, **changes}}}
+
+    log_results(results(4.0), 0.99, root=tmp_path)
+    log_results(results(4.0 + 1e-12), 0.99, root=tmp_path)  # a rescore, last bits differ
+    history = logger.client.get_metric_history(logger.run_id, "fid")
+    assert [(m.step, m.value) for m in history] == [(0, 4.0)]
+    log_results(results(3.5, n_samples=200), 0.99, root=tmp_path)  # another protocol: scored again
+    assert sorted(m.value for m in logger.client.get_metric_history(logger.run_id, "fid")) == [3.5, 4.0]
+    assert logger.client.get_run(logger.run_id).data.tags["eval.n_samples"] == "200"
+    assert json.loads(paths.mlflow_run.read_text())["run_id"] == logger.run_id

@@ -147,22 +147,29 @@ def log_results(results: dict[str, dict[str, dict]], extractor_accuracy: float |
                 mlflow_cfg: MlflowConfig = MlflowConfig()) -> str | None:
     """Scores into the MLflow run that trained each (variant, seed): same metric names across runs.
     Each scored generator is logged as an MLflow model in its run; with mlflow.register the lowest FID
-    becomes a registry version (returned). A rerun that finds the same scores logs nothing twice."""
+    becomes a registry version (returned). A run already scored under the same protocol is not scored twice."""
     from .mlflow_models import log_generator, register_best
     from .paths import run_paths
+    from .state import code_hash
     from .tracking import RunLogger
 
     candidates, client = [], None
+    code = code_hash()[:16]
     for name, seed_key, r in ((n, s, r) for n, by_seed in results.items() for s, r in by_seed.items()):
         seed = int(seed_key.removeprefix("seed"))
         paths = run_paths(name, seed, root)
-        logger = RunLogger.resume(paths.mlflow_run, name, seed)
+        logger = RunLogger.resume(paths.mlflow_run, name, seed, root)
         scores = {k: float(r[k]) for k in SCORES if k in r and math.isfinite(r[k])}
-        # Unchanged variants keep their run across DVC experiments: do not append the same scores again.
-        if not logger.client.get_run(logger.run_id).data.metrics.items() >= scores.items():
-            logger.log_metrics([scores], [0])
         tags = {f"eval.{k}": r[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
                                             "kid_subset_size")}
+        tags["eval.code"] = code  # new evaluation code scores again, even under the same protocol
+        # Unchanged variants keep their run across DVC experiments: a run already scored under this
+        # protocol is not scored again (a rescore can differ in the last bits, e.g. with another thread
+        # count, and would add a second value at step 0).
+        logged = logger.client.get_run(logger.run_id).data
+        same_protocol = all(logged.tags.get(k) == str(v) for k, v in tags.items())
+        if not (same_protocol and scores.keys() <= logged.metrics.keys()):
+            logger.log_metrics([scores], [0])
         if extractor_accuracy is not None and r["extractor"] == classifier.EXTRACTOR_NAME:
             tags["eval.extractor_test_accuracy"] = extractor_accuracy
         logger.set_tags(tags)
