@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 import torch
 from torch.utils.data import Dataset
 
-from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, summary, write_json
+from benchmarks.common import ROOT, Row, env_flag, report, standalone, summary
 
 
 class TensorImages(Dataset):
@@ -159,23 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
-    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"))
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--json", default=None)
-    add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
-    args = parser.parse_args()
-
-    from dcgan_lab.config import load_params
-    from dcgan_lab.train import resolve_device
-
-    params = load_params(args.params)
-    device = resolve_device(args.device)
+    args, params, device = standalone(__doc__, add_arguments)
     rows = bench(params, device, args.eval_variant, args.eval_samples or None, args.eval_repeats, args.tf_defaults)
-    print(render_table(rows))
-    if args.json:
-        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
+    report(rows, args, device)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 
 import torch
 
-from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, summary, write_json
+from benchmarks.common import ROOT, Row, report, standalone, summary
 
 
 def logging_hooks(logger, params, fixed_z, spent: list[float]):
@@ -121,25 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
-    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"))
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--json", default=None)
-    add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
-    args = parser.parse_args()
-
-    from dcgan_lab.config import load_params
     from dcgan_lab.data import load_split
-    from dcgan_lab.train import resolve_device
 
-    params = load_params(args.params)
-    device = resolve_device(args.device)
+    args, params, device = standalone(__doc__, add_arguments)
     images, _ = load_split(ROOT / "data" / "prepared", "train")
-    rows = bench(params, images, device, args.log_variant, args.log_steps, args.log_repeats)
-    print(render_table(rows))
-    if args.json:
-        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
+    report(bench(params, images, device, args.log_variant, args.log_steps, args.log_repeats), args, device)
 
 
 if __name__ == "__main__":

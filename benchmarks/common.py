@@ -137,3 +137,29 @@ def write_json(path: Path, facts: dict, rows: list[Row], settings: dict) -> None
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
+
+
+def standalone(doc: str, add_arguments) -> tuple:
+    """The command line a bench_*.py shares when run on its own: --quick, --device, --params, --json and
+    the module's own flags. Returns (args, params, device)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
+    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"))
+    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
+    parser.add_argument("--json", default=None, help="also write the rows and machine facts here")
+    add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
+    args = parser.parse_args()
+
+    from dcgan_lab.config import load_params
+    from dcgan_lab.train import resolve_device
+
+    return args, load_params(args.params), resolve_device(args.device)
+
+
+def report(rows: list[Row], args, device) -> None:
+    """Print the table; with --json, write it beside the machine facts."""
+    print(render_table(rows))
+    if args.json:
+        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
