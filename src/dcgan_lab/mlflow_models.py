@@ -10,18 +10,11 @@ a run already registered under the name is not registered twice.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
+from .data import sha256_file
+
 MODEL_NAME = "generator"  # the model's name inside its run
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def log_generator(client, run_id: str, checkpoint: Path) -> str:
@@ -34,7 +27,7 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
     from . import __file__ as package_init
     from .checkpoint import load_generator
 
-    sha = file_sha256(checkpoint)
+    sha = sha256_file(checkpoint)
     tags = client.get_run(run_id).data.tags
     if tags.get("model.checkpoint_sha256") == sha and tags.get("model.uri"):
         return tags["model.uri"]
