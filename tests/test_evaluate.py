@@ -11,7 +11,7 @@ from dcgan_lab.classifier import ClassifierFeatureExtractor, register, save_clas
 from dcgan_lab.config import ClassifierConfig, DataConfig, EvaluateConfig
 from dcgan_lab.data import load_split, prepare
 from dcgan_lab.errors import EvaluationError
-from dcgan_lab.evaluate import class_coverage, evaluate_variant
+from dcgan_lab.evaluate import class_coverage, evaluate_variant, predict_classes
 from dcgan_lab.fidelity import (
     QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, generate, reference_cache_name,
 )
@@ -116,11 +116,37 @@ def test_class_coverage_sees_mode_collapse(mnist, classifier_path):
 
     _, (test_x, test_y) = mnist
     model = load_classifier(classifier_path)
-    varied = class_coverage(test_x[:1000], test_y, model, 10, torch.device("cpu"))
-    collapsed = class_coverage(test_x[:1].expand(1000, -1, -1, -1), test_y, model, 10, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    varied = class_coverage(predict_classes(test_x[:1000], model, cpu), test_y, 10)
+    collapsed = class_coverage(predict_classes(test_x[:1].expand(1000, -1, -1, -1), model, cpu), test_y, 10)
     assert varied["classes_covered"] == 10 and varied["class_kl_real"] < 0.1
     assert collapsed["classes_covered"] == 1
     assert collapsed["class_kl_uniform"] == pytest.approx(math.log(10), rel=1e-6)
+
+
+def test_fidelity_metrics_equal_calculate_metrics_and_share_the_classifier_pass(mnist, classifier_path, tmp_path):
+    """Our step-by-step use of torch-fidelity gives exactly what one calculate_metrics call gives, with a
+    cold and a warm real-feature cache; the logits it hands back are the classifier's on the samples."""
+    from dcgan_lab.classifier import load_classifier
+
+    (train_x, _), (test_x, _) = mnist
+    fake, real = train_x[:300], test_x[:250]  # sizes that do not divide the batch: ragged last batches
+    cfg = EvaluateConfig(batch_size=128, is_splits=3, kid_subset_size=100, seed=5)
+    kwargs = extractor_kwargs(cfg, classifier_path)
+    direct = torch_fidelity.calculate_metrics(
+        input1=Uint8Images(fake), input2=Uint8Images(real), fid=True, isc=True, kid=True, prc=True,
+        isc_splits=3, kid_subset_size=100, batch_size=128, rng_seed=5, cuda=False, cache=False,
+        save_cpu_ram=True, verbose=False, **kwargs)
+    expected = {"fid": "frechet_inception_distance", "is_mean": "inception_score_mean",
+                "is_std": "inception_score_std", "kid_mean": "kernel_inception_distance_mean",
+                "kid_std": "kernel_inception_distance_std", "precision": "precision", "recall": "recall"}
+    for cache_name in (None, "real-a", "real-a"):  # no cache, then cold, then warm
+        ours, features = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), cache_name, tmp_path)
+        assert {k: ours[k] for k in expected} == {k: float(direct[v]) for k, v in expected.items()}, cache_name
+    assert any(p.name.startswith("real-a") for p in tmp_path.iterdir())
+    model = load_classifier(classifier_path)
+    assert torch.equal(features["logits"].argmax(1), predict_classes(fake, model, torch.device("cpu")))
+    assert features["features"].shape == (300, 64)
 
 
 def test_extractor_is_a_registered_torch_fidelity_extractor(classifier_path):
@@ -158,7 +184,7 @@ def test_inception_path_runs_the_real_loading_code_on_a_weights_file(tmp_path):
     gen = torch.Generator().manual_seed(0)
     fake = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)  # grayscale -> 3 channels
     real = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)
-    r = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
+    r, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
     assert all(math.isfinite(r[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall")), r
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 import torch_fidelity
+from torch_fidelity import metric_fid, metric_isc, metric_kid, metric_prc
+from torch_fidelity import utils as tf_utils
 from torch.utils.data import Dataset
 
 from . import classifier
@@ -50,7 +52,7 @@ def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.dev
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), g.spec.latent_dim, device=device, generator=noise)
         chunks.append(to_uint8(g(z), pixel_range).cpu())
-    return torch.cat(chunks)
+    return torch.cat(chunks).contiguous()
 
 
 def inception_weights(cfg: EvaluateConfig) -> Path:
@@ -102,11 +104,18 @@ def fidelity_metrics(
     device: torch.device,
     real_cache_name: str | None = None,
     cache_root: Path | None = None,
-) -> dict[str, float]:
-    """FID, IS, KID and precision/recall of `fake` against `real`, all by torch-fidelity."""
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """FID, IS, KID and precision/recall of `fake` against `real`, all by torch-fidelity, and the
+    features torch-fidelity extracted from `fake` ({layer: (N, D)}, e.g. the classifier's logits).
+
+    This is `torch_fidelity.calculate_metrics(input1=fake, input2=real, isc, fid, kid, prc)` taken
+    step by step through torch-fidelity's own functions, in the order its
+    `calculate_metrics_one_feature_extractor` calls them, so that the samples' features come back:
+    class coverage reads the classifier's logits from them instead of running the classifier again.
+    tests/test_evaluate.py checks that every number equals calculate_metrics' exactly."""
     rgb = kwargs["feature_extractor"] == INCEPTION
     kid_subset = min(cfg.kid_subset_size, len(fake), len(real))
-    result = torch_fidelity.calculate_metrics(
+    tf = dict(
         input1=Uint8Images(fake, rgb),
         input2=Uint8Images(real, rgb),
         fid=True,
@@ -125,17 +134,28 @@ def fidelity_metrics(
         verbose=False,
         **kwargs,
     )
+    layers = {m: kwargs[f"feature_layer_{m}"] for m in ("isc", "fid", "kid", "prc") if tf[m]}
+    extractor = tf_utils.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **tf)
+    features = [tf_utils.extract_featuresdict_from_input_id_cached(i, extractor, **tf) for i in (1, 2)]
+    stats = [metric_fid.fid_featuresdict_to_statistics_cached(f, tf_utils.get_cacheable_input_name(i, **tf),
+                                                              extractor, layers["fid"], **tf)
+             for i, f in zip((1, 2), features)]
+    result = {
+        **metric_isc.isc_featuresdict_to_metric(features[0], layers["isc"], **tf),
+        **metric_fid.fid_statistics_to_metric(*stats, False),
+        **metric_kid.kid_featuresdict_to_metric(*features, layers["kid"], **tf),
+    }
     out = {
-        "fid": result["frechet_inception_distance"],
-        "is_mean": result["inception_score_mean"],
-        "is_std": result["inception_score_std"],
-        "kid_mean": result["kernel_inception_distance_mean"],
-        "kid_std": result["kernel_inception_distance_std"],
-        "kid_subset_size": kid_subset,
+        "fid": result[metric_fid.KEY_METRIC_FID],
+        "is_mean": result[metric_isc.KEY_METRIC_ISC_MEAN],
+        "is_std": result[metric_isc.KEY_METRIC_ISC_STD],
+        "kid_mean": result[metric_kid.KEY_METRIC_KID_MEAN],
+        "kid_std": result[metric_kid.KEY_METRIC_KID_STD],
     }
     if cfg.precision_recall:
-        out.update(precision=result["precision"], recall=result["recall"])
-    return {k: float(v) if k != "kid_subset_size" else v for k, v in out.items()}
+        prc = metric_prc.prc_featuresdict_to_metric(*features, layers["prc"], **tf)
+        out.update(precision=prc[metric_prc.KEY_METRIC_PRECISION], recall=prc[metric_prc.KEY_METRIC_RECALL])
+    return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": kid_subset}, features[0]
 
 
 class QuickFID:
