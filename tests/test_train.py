@@ -34,6 +34,37 @@ def test_one_real_step_changes_weights_and_returns_finite_stats(params, images, 
         assert changed, "a training step must move the weights"
 
 
+def test_step_equals_the_textbook_step_that_also_computes_d_gradients_in_the_g_phase(params, images):
+    """Phase 2 turns off D's weight gradients (D is not updated there): G and D must end up bitwise
+    where the textbook step leaves them (which backpropagates into D's weights in both phases)."""
+    import torch.nn.functional as F
+
+    v = params.variant("final")  # spectral norm, batch norm and DiffAugment on every D input
+    g_spec, d_spec = gan_specs(params, v, channels=1)
+    torch.manual_seed(0)
+    nets = [Generator(g_spec), Discriminator(d_spec)]
+    ours, textbook = nets, copy.deepcopy(nets)
+    opts = [[torch.optim.Adam(m.parameters(), lr=2.0e-4, betas=(0.5, 0.999)) for m in pair] for pair in (ours, textbook)]
+    augs = [make_augment(v.augment, params.data.pixel_range, torch.Generator().manual_seed(1)) for _ in range(2)]
+    ones, zeros = torch.ones(16), torch.zeros(16)
+    for i in range(3):
+        real = to_pixels(images[16 * i : 16 * (i + 1)], params.data.pixel_range)
+        z = torch.randn(16, g_spec.latent_dim, generator=torch.Generator().manual_seed(i))
+        train_step(*ours, *opts[0], real, z, augs[0], "bce")
+        (g, d), (opt_g, opt_d), aug = textbook, opts[1], augs[1]
+        fake = g(z)
+        real_logits, fake_logits = d(aug(real)), d(aug(fake.detach()))
+        loss_d = (F.binary_cross_entropy_with_logits(real_logits.view(-1), ones)
+                  + F.binary_cross_entropy_with_logits(fake_logits.view(-1), zeros))
+        opt_d.zero_grad(), loss_d.backward(), opt_d.step()
+        loss_g = F.binary_cross_entropy_with_logits(d(aug(fake)).view(-1), ones)
+        opt_g.zero_grad(), loss_g.backward(), opt_g.step()
+        assert all(p.grad is not None for p in d.parameters())  # the textbook step did compute them
+    for a, b in zip(ours, textbook):
+        for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(x, y), name
+
+
 def test_fit_logs_every_step_and_is_deterministic(params, images):
     logged = []
     hooks_seen = []
