@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 import json
 import struct
 from pathlib import Path
@@ -10,9 +11,10 @@ from PIL import Image
 
 from dcgan_lab.config import DataConfig
 from dcgan_lab.data import (
-    MNIST_WHEEL, default_cache_dir, fetch_mnist_wheel, load_mnist, load_split, prepare, read_idx,
+    MNIST_WHEEL, _tensor_sha256, default_cache_dir, fetch_mnist_wheel, fit_size, load_mnist, load_split, prepare,
+    read_idx,
 )
-from dcgan_lab.errors import DatasetNotFound
+from dcgan_lab.errors import DataError, DatasetNotFound
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
@@ -79,20 +81,80 @@ def test_real_fashion_mnist_from_debian(tmp_path):
     assert manifest["splits"]["test"]["n"] == 10000 and manifest["splits"]["train"]["shape"] == [1, 32, 32]
 
 
-def test_image_folder_path(tmp_path):
+def image_folder(root: Path, per_class: int = 10, classes=("cats", "dogs")) -> Path:
     rng = np.random.default_rng(0)
-    for cls in ("cats", "dogs"):
-        (tmp_path / "imgs" / cls).mkdir(parents=True)
-        for i in range(10):
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
             size = (40, 30) if i % 2 else (24, 24)  # mixed sizes and modes are fitted to image_size
             img = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8))
-            (img.convert("L") if i == 0 else img).save(tmp_path / "imgs" / cls / f"{i}.png")
-    manifest = prepare(DataConfig(dataset="folder", root=str(tmp_path / "imgs"), image_size=16, test_fraction=0.2),
-                       tmp_path / "out")
+            (img.convert("L") if i == 0 else img).save(root / cls / f"{i}.png")
+    return root
+
+
+def test_image_folder_path(tmp_path):
+    manifest = prepare(DataConfig(dataset="folder", root=str(image_folder(tmp_path / "imgs")), image_size=16,
+                                  test_fraction=0.2), tmp_path / "out")
     assert manifest["classes"] == ["cats", "dogs"]
     assert {k: v["n"] for k, v in manifest["splits"].items()} == {"train": 16, "test": 4}
     x, y = load_split(tmp_path / "out", "train")
     assert x.shape == (16, 3, 16, 16) and x.dtype == torch.uint8 and set(y.tolist()) == {0, 1}
+
+
+def decode_in_memory(root: Path, size: int):
+    """The straightforward decode `prepare` did before it streamed to disk: every image, then one stack."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    ds = ImageFolder(str(root))
+    x = torch.stack([fit_size(pil_to_tensor(ds.loader(p).convert("RGB"))[None], size)[0] for p, _ in ds.samples])
+    return x, torch.tensor(ds.targets)
+
+
+@pytest.mark.parametrize("layout", ["held_out", "train_test", "train_limit"])
+def test_folder_prepare_writes_what_the_in_memory_decode_gives(tmp_path, layout):
+    # 300 images: more than one DataLoader batch, decoded by several workers, must land in order.
+    if layout == "train_test":
+        image_folder(tmp_path / "imgs" / "train", per_class=140)
+        image_folder(tmp_path / "imgs" / "test", per_class=10)
+        expected = {"train": decode_in_memory(tmp_path / "imgs" / "train", 16),
+                    "test": decode_in_memory(tmp_path / "imgs" / "test", 16)}
+    else:
+        x, y = decode_in_memory(image_folder(tmp_path / "imgs", per_class=150), 16)
+        order = torch.randperm(300, generator=torch.Generator().manual_seed(0))  # the held-out split of old
+        expected = {"train": (x[order[30:]], y[order[30:]]), "test": (x[order[:30]], y[order[:30]])}
+    limit = 100 if layout == "train_limit" else None
+    if limit:
+        expected["train"] = tuple(t[:limit] for t in expected["train"])
+    cfg = DataConfig(dataset="folder", root=str(tmp_path / "imgs"), image_size=16, test_fraction=0.1,
+                     train_limit=limit)
+    manifest = prepare(cfg, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["manifest.json", "test.pt", "train.pt"]
+    assert list(manifest["splits"]) == ["train", "test"]
+    for split, (x, y) in expected.items():
+        assert manifest["splits"][split]["sha256"] == hashlib.sha256(x.numpy().tobytes()).hexdigest()
+        got_x, got_y = load_split(tmp_path / "out", split)
+        assert torch.equal(got_x, x) and torch.equal(got_y, y)
+
+
+def test_tensor_sha256_in_chunks_is_the_digest_of_all_bytes():
+    x = torch.randint(0, 256, (5, 3, 7, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    whole = hashlib.sha256(x.numpy().tobytes()).hexdigest()
+    assert all(_tensor_sha256(x, chunk) == whole for chunk in (1, 100, x.numel(), 1 << 20))
+
+
+def test_memory_mapped_split_is_checked_and_not_read_into_memory(tmp_path):
+    prepare(DataConfig(dataset="folder", root=str(image_folder(tmp_path / "imgs")), image_size=16), tmp_path / "out")
+    path = tmp_path / "out" / "train.pt"
+    x, y = load_split(tmp_path / "out", "train", mmap=True)
+    assert str(path) in Path("/proc/self/maps").read_text()  # the images are a mapping of the file
+    assert torch.equal(x, load_split(tmp_path / "out", "train")[0])
+    del x, y
+    blob = torch.load(path, weights_only=True)
+    blob["images"][0, 0, 0, 0] ^= 1  # one flipped bit
+    torch.save(blob, path)
+    with pytest.raises(DataError, match=r"train\.pt: checksum mismatch"):
+        load_split(tmp_path / "out", "train", mmap=True)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
 """Build the training and held-out sets as uint8 tensors (N, C, S, S) with labels.
 
 `prepare` writes `<out>/train.pt`, `<out>/test.pt` (and `val.pt` where the data set has
-one) plus `<out>/manifest.json`; the directory appears whole or not at all.
+one) plus `<out>/manifest.json`; the directory appears whole or not at all. A `folder` data set
+is decoded by DataLoader workers straight into files, so it need not fit in memory, and a
+split can be loaded memory-mapped.
 """
 
 from __future__ import annotations
@@ -167,7 +169,8 @@ def load_cifar10(root: Path, download: bool) -> dict[str, Split]:
     return out
 
 
-def _load_image_folder(root: Path, size: int) -> tuple[Split, list[str]]:
+def _list_image_folder(root: Path) -> tuple[list[tuple[str, int]], list[str]]:
+    """(path, label) of every image in the class subfolders of `root`, in ImageFolder's order; no decoding."""
     from torchvision.datasets import ImageFolder
 
     try:
@@ -176,28 +179,59 @@ def _load_image_folder(root: Path, size: int) -> tuple[Split, list[str]]:
         raise DatasetNotFound(
             f"data.dataset=folder: no images in class subfolders of {root} (data.root): {exc}"
         ) from exc
-    images = torch.stack([fit_size(_pil_to_tensor(ds.loader(p))[None], size)[0] for p, _ in ds.samples])
-    return (images, torch.tensor(ds.targets).long()), ds.classes
+    return ds.samples, ds.classes
 
 
-def load_folder(root: Path, size: int, test_fraction: float) -> tuple[dict[str, Split], list[str]]:
-    """root/train and root/test if both exist, else root with a seeded held-out share."""
+def plan_folder(root: Path, test_fraction: float) -> tuple[dict[str, list[tuple[str, int]]], list[str]]:
+    """Each split's (path, label) list, in the order its images are stored: root/train and root/test if
+    both exist, else root with a seeded held-out share (positions fixed by one randperm of all images)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFound(
             f"data.dataset=folder: {root} (data.root) is not a directory; it should hold one subfolder per class"
         )
     if (root / "train").is_dir() and (root / "test").is_dir():
-        train, classes = _load_image_folder(root / "train", size)
-        test, _ = _load_image_folder(root / "test", size)
+        train, classes = _list_image_folder(root / "train")
+        test, _ = _list_image_folder(root / "test")
         return {"train": train, "test": test}, classes
-    (x, y), classes = _load_image_folder(root, size)
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-    n_test = max(1, round(len(x) * test_fraction))
-    if n_test >= len(x):
-        raise DatasetNotFound(f"data.dataset=folder: {root} has only {len(x)} images; need at least 2")
-    test_idx, train_idx = order[:n_test], order[n_test:]
-    return {"train": (x[train_idx], y[train_idx]), "test": (x[test_idx], y[test_idx])}, classes
+    samples, classes = _list_image_folder(root)
+    order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(0)).tolist()
+    n_test = max(1, round(len(samples) * test_fraction))
+    if n_test >= len(samples):
+        raise DatasetNotFound(f"data.dataset=folder: {root} has only {len(samples)} images; need at least 2")
+    return {"train": [samples[i] for i in order[n_test:]], "test": [samples[i] for i in order[:n_test]]}, classes
+
+
+class _Decoded(torch.utils.data.Dataset):
+    """Image k of a split, decoded and fitted: (3, size, size) uint8. Runs in DataLoader workers."""
+
+    def __init__(self, samples: list[tuple[str, int]], size: int):
+        from torchvision.datasets.folder import default_loader  # what ImageFolder opens images with
+
+        self.paths, self.size, self.loader = [p for p, _ in samples], size, default_loader
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return fit_size(_pil_to_tensor(self.loader(self.paths[k]))[None], self.size)[0]
+
+
+def decode_to_file(samples: list[tuple[str, int]], size: int, path: Path) -> Split:
+    """Decode a split in order straight into a file-backed (N, 3, size, size) uint8 tensor at `path`:
+    memory stays bounded by the batches in flight, whatever the number of images."""
+    n = len(samples)
+    images = torch.from_file(str(path), shared=True, size=n * 3 * size * size, dtype=torch.uint8)
+    images = images.view(n, 3, size, size)
+    # A few hundred images per batch, fewer when they are large: workers x prefetch batches are in flight.
+    batch = max(1, min(256, (16 << 20) // (3 * size * size)))
+    loader = torch.utils.data.DataLoader(_Decoded(samples, size), batch_size=batch,
+                                         num_workers=min(8, os.cpu_count() or 1))
+    start = 0
+    for x in loader:  # in order: the DataLoader returns batches in index order whatever the workers
+        images[start : start + len(x)] = x
+        start += len(x)
+    return images, torch.tensor([label for _, label in samples], dtype=torch.long)
 
 
 # --------------------------------------------------------------------------- common
@@ -212,6 +246,7 @@ def fit_size(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def load_splits(cfg: DataConfig, cache_dir: Path) -> tuple[dict[str, Split], list[str]]:
+    """The data sets small enough to load whole (all but `folder`, which `prepare` decodes into files)."""
     if cfg.dataset == "mnist":
         return load_mnist(cache_dir), [str(i) for i in range(10)]
     if cfg.dataset == "fashion-mnist":
@@ -221,23 +256,31 @@ def load_splits(cfg: DataConfig, cache_dir: Path) -> tuple[dict[str, Split], lis
     if cfg.dataset == "cifar10":
         classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
         return load_cifar10(Path(cfg.root), cfg.download), classes
-    if cfg.dataset == "folder":
-        return load_folder(Path(cfg.root), cfg.image_size, cfg.test_fraction)
     raise ValueError(f"data.dataset: unknown {cfg.dataset!r}")  # config validation rejects this first
 
 
-def _tensor_sha256(x: torch.Tensor) -> str:
-    return hashlib.sha256(x.contiguous().numpy().tobytes()).hexdigest()
+def _tensor_sha256(x: torch.Tensor, chunk: int = 64 << 20) -> str:
+    """sha256 of the tensor's bytes in C order, fed in chunks: no copy of a (memory-mapped) data set."""
+    h = hashlib.sha256()
+    for part in x.contiguous().view(-1).view(torch.uint8).split(chunk):
+        h.update(part.numpy())
+    return h.hexdigest()
 
 
 def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> dict:
     """Load, resize, and write the splits + manifest to `out_dir` atomically. Returns the manifest."""
-    splits, classes = load_splits(cfg, cache_dir or default_cache_dir())
-    if cfg.train_limit is not None:
-        x, y = splits["train"]
-        splits["train"] = (x[: cfg.train_limit], y[: cfg.train_limit])
-
     with atomic_dir(out_dir) as tmp:
+        if cfg.dataset == "folder":
+            # Decoded into files beside the outputs, not into memory: any number of images fits.
+            plans, classes = plan_folder(Path(cfg.root), cfg.test_fraction)
+            plans["train"] = plans["train"][: cfg.train_limit]
+            splits = {name: decode_to_file(samples, cfg.image_size, tmp / f"{name}.uint8")
+                      for name, samples in plans.items()}
+        else:
+            splits, classes = load_splits(cfg, cache_dir or default_cache_dir())
+            if cfg.train_limit is not None:
+                x, y = splits["train"]
+                splits["train"] = (x[: cfg.train_limit], y[: cfg.train_limit])
         manifest = {"dataset": cfg.dataset, "image_size": cfg.image_size, "classes": classes, "splits": {}}
         for name, (x, y) in splits.items():
             x = fit_size(x, cfg.image_size).contiguous()
@@ -248,6 +291,7 @@ def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> di
                 "dtype": "uint8",
                 "sha256": _tensor_sha256(x),
             }
+            (tmp / f"{name}.uint8").unlink(missing_ok=True)  # folder: the .pt file holds the same bytes
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -264,14 +308,15 @@ def split_sha256(data_dir: Path, split: str) -> str:
                         f"rerun `dvc repro prepare`") from exc
 
 
-def load_split(data_dir: Path, split: str) -> Split:
-    """A prepared split, checked against the sha256 in the manifest: a corrupt file is an error, not data."""
+def load_split(data_dir: Path, split: str, mmap: bool = False) -> Split:
+    """A prepared split, checked against the sha256 in the manifest: a corrupt file is an error, not data.
+    With `mmap`, the images stay in the file (memory-mapped, read on demand) instead of in memory."""
     path = Path(data_dir) / f"{split}.pt"
     if not path.exists():
         raise DatasetNotFound(f"{path}: prepared split not found; run `dvc repro prepare` first")
     expected = split_sha256(data_dir, split)
     try:
-        blob = torch.load(path, weights_only=True)
+        blob = torch.load(path, weights_only=True, mmap=mmap)
         images, labels = blob["images"], blob["labels"]
         found = _tensor_sha256(images)
     except Exception as exc:
