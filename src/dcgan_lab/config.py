@@ -84,6 +84,10 @@ class TrainConfig:
     amp: Optional[bool] = None
     channels_last: Optional[bool] = True  # NHWC pays on CPUs too (oneDNN), 1.16-1.22x per step here
     compile: Optional[bool] = None
+    # Batches from the whole training set on the device (false), or gathered from the memory-mapped set on
+    # the host by a prefetching thread (true: for sets larger than the device's memory); the same batches
+    # either way. null: stream when the set is over half the device's free memory.
+    stream: Optional[bool] = None
 
 
 @dataclass(frozen=True)

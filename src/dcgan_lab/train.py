@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torchvision.utils import make_grid, save_image
 
 from .atomic import atomic_dir, atomic_write_text, ensure_writable
-from . import distributed, speed
+from . import batches, distributed, speed
 from .augment import Augment, make_augment
 from .checkpoint import save_gan, save_generator
 from .config import Params, VariantConfig, flatten, to_dict
@@ -200,7 +200,7 @@ def new_state(params: Params, variant: VariantConfig, channels: int, device: tor
 def fit(
     params: Params,
     variant: VariantConfig,
-    images: torch.Tensor,  # (N, C, S, S) uint8, on any device
+    images: torch.Tensor,  # (N, C, S, S) uint8 on the host, possibly memory-mapped
     device: torch.device,
     seed: int = 0,
     hooks: Hooks = Hooks(),
@@ -230,12 +230,13 @@ def fit(
         state["precision"] = prec.state_dict()
         return state
 
-    images = images.to(device)  # the whole data set lives on the device; batches are index gathers
     n = images.shape[0]
     shard = n // world.size  # each rank trains on its share of every epoch's permutation
     if t.batch_size > shard:
         raise ConfigError(f"train.batch_size: {t.batch_size} is larger than the training set ({n} images"
                           + (f", {shard} per rank" if world.active else "") + ")")
+    # The whole set on the device (batches are index gathers), or streamed from the host (train.stream).
+    feed = batches.feeder(images, device, t.batch_size, t.stream, announce=world.is_main)
     steps_per_epoch = shard // t.batch_size
     total = steps_per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, steps_per_epoch * t.epochs)
 
@@ -246,20 +247,21 @@ def fit(
     mark = epoch_started = time.perf_counter()
     epoch_steps = 0
     run.g.train(), run.d.train()
-    def local_order() -> torch.Tensor | None:  # this rank's shard of the epoch's permutation
-        return None if run.order is None else run.order[world.rank :: world.size][:shard].to(device)
+    def reorder() -> None:  # this rank's shard of the epoch's permutation, to the feeder
+        if run.order is not None:
+            feed.set_order(run.order[world.rank :: world.size][:shard])
 
-    order = local_order()
+    reorder()  # a resumed run continues mid-epoch
     while run.step < total:
         i = run.step % steps_per_epoch
         if i == 0:
             run.order = torch.randperm(n, generator=run.data_gen)
-            order = local_order()
+            reorder()
         if t.inject_nan_at == run.step + 1 and not nan_injected:  # testing the guard only
             nan_injected = True
             with torch.no_grad():
                 next(run.d.parameters()).view(-1)[0] = float("nan")
-        real = to_pixels(images[order[i * t.batch_size : (i + 1) * t.batch_size]], params.data.pixel_range)
+        real = to_pixels(feed.batch(i), params.data.pixel_range)
         real = real.contiguous(memory_format=memory_format)
         z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
         pending.append(train_step(g_step, d_step, run.opt_g, run.opt_d, real, z, augment, t.loss, d_pair, prec))
@@ -286,7 +288,7 @@ def fit(
                 rollbacks = run.rollbacks + 1
                 run.load_state_dict(last_good)
                 prec.load_state_dict(last_good["precision"])
-                order = local_order()
+                reorder()
                 run.set_lr_scale(scale)
                 run.rollbacks, run.seconds = rollbacks, seconds
                 guard.reset()
@@ -317,6 +319,7 @@ def fit(
             last_good = snapshot()
             if hooks.on_checkpoint:
                 hooks.on_checkpoint(last_good)
+    feed.close()
     return run
 
 
@@ -364,14 +367,16 @@ def train_variant(
     if world.active and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU (distributed.init)
     ensure_writable(paths.model_dir.parent, paths.train_metrics.parent, paths.losses.parent, paths.state.parent)
-    images, _ = load_split(data_dir, "train")
+    images, _ = load_split(data_dir, "train", mmap=True)  # read on demand: it may not fit in memory
     # The same noise for every variant and seed, so grids can be compared side by side.
     fixed_z = torch.randn(
         params.train.sample_grid, params.model.latent_dim, generator=torch.Generator().manual_seed(FIXED_NOISE_SEED)
     ).to(device)
 
     config = {k: v for k, v in to_dict(params).items() if k in ("data", "model", "train")}
-    tag = run_tag({**config, "variant": to_dict(variant), "quick_fid": quick_fid is not None,
+    # train.stream changes where batches are gathered, not which: a run may resume with the other setting.
+    same_run = {**config, "train": {k: v for k, v in config["train"].items() if k != "stream"}}
+    tag = run_tag({**same_run, "variant": to_dict(variant), "quick_fid": quick_fid is not None,
                    "world_size": world.size}, seed, split_sha256(data_dir, "train"))
     resume = load_checkpoint(paths.state, tag, quiet=not world.is_main)
     if not world.is_main:  # the other ranks train in step with rank 0 and write nothing
