@@ -17,7 +17,8 @@ from conftest import ROOT, run, shrink
 from dcgan_lab import batches
 from dcgan_lab.config import ConfigError, parse_params
 from dcgan_lab.data import load_split
-from dcgan_lab.train import Hooks, fit, history_frame
+from dcgan_lab.paths import run_paths
+from dcgan_lab.train import Hooks, fit, history_frame, train_variant
 from test_distributed import TORCHRUN, env_for
 from test_failures import prepared
 
@@ -63,6 +64,15 @@ def test_stream_true_and_false_train_bitwise_equal_runs_and_resume_into_each_oth
     assert same_run(fit(streamed, p.variant("final"), images, CPU, seed=3), full)
     assert [s["step"] for s in snapshots] == [7, 14, 20]
     assert same_run(fit(streamed, p.variant("final"), images, CPU, seed=3, resume=snapshots[0]), full)
+
+
+def test_a_train_stage_run_resumes_with_the_other_stream_setting(params, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    p = with_train(params, max_steps=6, checkpoint_every=3, eval_every=0)
+    data, paths = prepared(tmp_path), run_paths("baseline", 0, tmp_path)
+    train_variant(with_train(p, stream=False), "baseline", 0, data, paths)
+    train_variant(with_train(p, stream=True), "baseline", 0, data, paths)  # where batches come from: same run
+    assert "baseline seed 0: resuming from step 6 " in capsys.readouterr().err
 
 
 def test_null_streams_only_when_the_set_is_over_half_the_free_memory(images, monkeypatch, capsys):
