@@ -189,7 +189,12 @@ def _convert(value, tp, key: str):
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(value, inner[0], key)
+        try:
+            return _convert(value, inner[0], key)
+        except ConfigError as exc:
+            if type(None) not in args:
+                raise
+            raise ConfigError(f"{exc} (null is allowed too: see the comment in params.yaml)") from None
     if origin is Literal:
         if value not in args:
             raise ConfigError(
