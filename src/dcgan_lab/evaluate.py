@@ -110,7 +110,7 @@ def real_reference(real: torch.Tensor, cfg: EvaluateConfig, classifier_path: Pat
     images = real if cfg.n_real is None else real[: cfg.n_real]
     half = len(images) // 2
     m, _ = fidelity_metrics(images[:half], images[half : 2 * half], extractor_kwargs(cfg, classifier_path),
-                         replace(cfg, precision_recall=False), device)
+                            replace(cfg, precision_recall=False), device)
     return {"fid_half_vs_half": m["fid"], "kid_half_vs_half": m["kid_mean"], "is_real": m["is_mean"],
             "n_per_half": half, "real_split": cfg.real_split}
 
