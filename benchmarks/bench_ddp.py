@@ -1,7 +1,7 @@
 """bench_ddp: data-parallel scaling on this machine's CPUs, 1 vs 2 torchrun processes (gloo).
 
 Each configuration is a real `python -m torch.distributed.run --standalone --nproc_per_node=K` running
-`dcgan_lab.train.fit` (the same code path as the train stage under `train.launcher: torchrun ...`) for
+`dcgan_lab.training.loop.fit` (the same code path as the train stage under `train.launcher: torchrun ...`) for
 a fixed number of steps per process, after a short warm-up fit, with `train.batch_size` images per
 process per step on synthetic uint8 images (throughput does not depend on pixel values). Rank 0 reports
 images/s over all ranks. Three runs:
@@ -35,9 +35,9 @@ WORKER = r"""
 import json, sys, time
 from dataclasses import replace
 import torch
-from dcgan_lab import distributed
-from dcgan_lab.config import load_params
-from dcgan_lab.train import fit
+from dcgan_lab.training import distributed
+from dcgan_lab.core.params import load_params
+from dcgan_lab.training.loop import fit
 
 params_path, variant, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 world = distributed.init("cpu")

@@ -1,6 +1,6 @@
 """bench_eval: wall time of our evaluation of one generator vs torch-fidelity called directly.
 
-Ours is `dcgan_lab.evaluate.evaluate_variant`, what the evaluate stage calls per checkpoint: it generates
+Ours is `dcgan_lab.evaluation.evaluate.evaluate_variant`, what the evaluate stage calls per checkpoint: it generates
 `evaluate.n_samples` images, hands them with the real split to torch-fidelity (FID, IS, KID,
 precision/recall) through the registered `dcgan-lab-classifier` extractor, and adds class coverage from
 the logits torch-fidelity extracted (no second pass of the classifier).
@@ -50,7 +50,7 @@ def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path:
                    save_cpu_ram: bool) -> dict:
     import torch_fidelity
 
-    from dcgan_lab import classifier
+    from dcgan_lab.evaluation import classifier
 
     return torch_fidelity.calculate_metrics(
         input1=TensorImages(fake), input2=TensorImages(real),
@@ -66,17 +66,18 @@ def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path:
 
 def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int, tf_defaults: bool,
           verbose: bool = True) -> list[Row]:
-    from dcgan_lab.checkpoint import load_generator
-    from dcgan_lab.evaluate import evaluate_variant, load_real
-    from dcgan_lab.fidelity import generate
+    from dcgan_lab.core import paths
+    from dcgan_lab.evaluation.evaluate import evaluate_variant, load_real
+    from dcgan_lab.gan.checkpoint import load_generator
+    from dcgan_lab.gan.sampling import generate
 
     cfg = params.evaluate
     if n_samples:
         cfg = replace(cfg, n_samples=n_samples, n_real=n_samples, is_splits=min(cfg.is_splits, n_samples))
-    classifier_path = ROOT / "models" / "classifier" / "classifier.pt"
+    classifier_path = paths.classifier_checkpoint(ROOT / "models" / "classifier")  # make repro's outputs
     real, sha = load_real(cfg, ROOT / "data" / "prepared")
     real_images = real[0] if cfg.n_real is None else real[0][: cfg.n_real]
-    checkpoint = ROOT / "models" / variant / "seed0" / "checkpoint.pt"
+    checkpoint = paths.model_dir(ROOT / "models", variant, 0).checkpoint
 
     def ours(cache_root: Path) -> tuple[float, dict]:
         g = load_generator(checkpoint)  # as evaluate_runs does, once per checkpoint

@@ -1,6 +1,6 @@
 """bench_logging: what MLflow logging costs the training loop.
 
-The same `dcgan_lab.train.fit` run twice per repeat (interleaved): once with no hooks ("off"), once with the
+The same `dcgan_lab.training.loop.fit` run twice per repeat (interleaved): once with no hooks ("off"), once with the
 logging hooks of `train_variant` ("on": every `train.log_every` steps a batch of per-step metrics, at the
 end of the epoch the timing metrics and a fixed-noise sample grid as an MLflow image) into a real
 `RunLogger` on a temporary sqlite store. The training set is cut to `--log-steps` batches, so one run is
@@ -34,7 +34,8 @@ from benchmarks.common import ROOT, Row, report, standalone, summary
 
 def logging_hooks(logger, params, fixed_z, spent: list[float]):
     """train_variant's MLflow hooks (on_log, on_epoch), timed: the seconds each call takes go to `spent`."""
-    from dcgan_lab.train import Hooks, sample_grid
+    from dcgan_lab.gan.sampling import sample_grid
+    from dcgan_lab.training.loop import Hooks
 
     def timed(fn):
         def wrapper(*args):
@@ -45,7 +46,7 @@ def logging_hooks(logger, params, fixed_z, spent: list[float]):
 
     def on_epoch(epoch, step, g, timing):
         logger.log_metrics([{**timing, "epoch": epoch}], [step])
-        grid = sample_grid(g, fixed_z, params.data.pixel_range)
+        grid = sample_grid(g, fixed_z)
         logger.log_image(grid.permute(1, 2, 0).numpy(), "samples", step)
 
     return Hooks(on_log=timed(lambda steps, rows: logger.log_metrics(rows, steps)), on_epoch=timed(on_epoch))
@@ -53,9 +54,9 @@ def logging_hooks(logger, params, fixed_z, spent: list[float]):
 
 def bench(params, images: torch.Tensor, device: torch.device, variant_name: str, steps: int, repeats: int,
           verbose: bool = True) -> list[Row]:
-    from dcgan_lab.config import flatten, to_dict
-    from dcgan_lab.train import fit
-    from dcgan_lab.tracking import RunLogger
+    from dcgan_lab.core.params import flatten, to_dict
+    from dcgan_lab.training.loop import fit
+    from dcgan_lab.tracking.runs import RunLogger
 
     t = params.train
     p = replace(params, train=replace(t, epochs=1, max_steps=None, eval_every=0))
@@ -79,7 +80,7 @@ def bench(params, images: torch.Tensor, device: torch.device, variant_name: str,
                         off.append(seconds)
                     else:
                         started = time.perf_counter()
-                        logger = RunLogger.start(variant_name, r, run_params, root=Path(root))
+                        logger = RunLogger.start(variant_name, r, run_params, {}, root=Path(root))
                         starts.append(time.perf_counter() - started)
                         spent: list[float] = []
                         started = time.perf_counter()
@@ -121,7 +122,7 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
 
 
 def main() -> None:
-    from dcgan_lab.data import load_split
+    from dcgan_lab.data.splits import load_split
 
     args, params, device = standalone(__doc__, add_arguments)
     images, _ = load_split(ROOT / "data" / "prepared", "train")

@@ -160,7 +160,9 @@ def rss_rows(variant: str, train_steps: int, verbose: bool = True) -> list[Row]:
         (tmp / "data" / "prepared").symlink_to(ROOT / "data" / "prepared", target_is_directory=True)
         (tmp / "models").mkdir()
         (tmp / "models" / "classifier").symlink_to(ROOT / "models" / "classifier", target_is_directory=True)
-        train = run_measured([python, str(ROOT / "stages" / "train.py"), "--variant", variant, "--seed", "0"], tmp,
+        train = run_measured([python, str(ROOT / "stages" / "train.py"), "--variant", variant, "--seed", "0",
+                              "--data", "data/prepared", "--classifier", "models/classifier", "--models", "models",
+                              "--checkpoints", "checkpoints", "--metrics", "metrics/train"], tmp,
                              _env(MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}"))
         if verbose:
             print(f"  train {variant} ({train_steps} steps): {train['seconds']:.1f} s, "
@@ -194,7 +196,7 @@ def _write_image_folder(root: Path, n: int) -> None:
 
 def _images_per_sec(params, variant: str, images, device, stream: bool, warm: int, timed: int) -> float:
     """fit() with train.stream set, timed from its host read after `warm` steps to the one after `timed` more."""
-    from dcgan_lab.train import Hooks, fit
+    from dcgan_lab.training.loop import Hooks, fit
 
     t = replace(params.train, stream=stream, max_steps=warm + timed, epochs=1, log_every=warm, eval_every=0)
     stamps = []
@@ -225,7 +227,7 @@ def _prepare_rows(tmp: Path, n: int, verbose: bool) -> list[Row]:
     prep = run_measured([python, str(ROOT / "stages" / "prepare.py"), "--out", str(tmp / "prepared"),
                          "--params", str(tmp / "params.yaml")], ROOT, _env(), anon=True)
     # What the imports alone hold, so that the data's share of the peak can be read off.
-    base = run_measured([python, "-c", "import dcgan_lab.data, torchvision.datasets"], ROOT, _env(), anon=True)
+    base = run_measured([python, "-c", "import dcgan_lab.data.prepare, torchvision.datasets"], ROOT, _env(), anon=True)
     if verbose:
         print(f"  folder: prepare {prep['seconds']:.1f} s, peak anonymous {prep['peak_tree_anon_mib']:.0f} MiB "
               f"(imports alone {base['peak_tree_anon_mib']:.0f} MiB) for {decoded_mib:.0f} MiB decoded", flush=True)
@@ -252,10 +254,10 @@ def _prepare_rows(tmp: Path, n: int, verbose: bool) -> list[Row]:
 
 def _stream_rows(args, tmp: Path, verbose: bool) -> list[Row]:
     """Training and the batch feeders alone on the prepared train split, stream=true against false."""
-    from dcgan_lab import batches
-    from dcgan_lab.config import load_params
-    from dcgan_lab.data import load_split
-    from dcgan_lab.train import resolve_device
+    from dcgan_lab.training import batches
+    from dcgan_lab.core.params import load_params
+    from dcgan_lab.data.splits import load_split
+    from dcgan_lab.core.device import resolve_device
 
     params = load_params(tmp / "params.yaml")
     device = resolve_device(getattr(args, "device", "auto"))

@@ -1,7 +1,7 @@
 """bench_train: images/s of dcgan-lab's training loop vs the classic PyTorch DCGAN example's loop.
 
-Ours is `dcgan_lab.train.fit` as the train stage calls it: the uint8 data set on the device, batches by
-index gather + `to_pixels`, Generator/Discriminator from `dcgan_lab.models` built from the real params of
+Ours is `dcgan_lab.training.loop.fit` as the train stage calls it: the uint8 data set on the device, batches by
+index gather + `to_pixels`, Generator/Discriminator from `dcgan_lab.gan.models` built from the real params of
 a variant, losses read back once per `train.log_every` steps. The reference is benchmarks/reference_dcgan.py.
 Both run in this process, interleaved (ABBA order), on the same device, batch size, widths and images.
 
@@ -44,8 +44,8 @@ PEAK_TFLOPS = {
 
 
 def setup(params, variant_name: str, device: torch.device):
-    from dcgan_lab.augment import make_augment
-    from dcgan_lab.train import gan_specs
+    from dcgan_lab.gan.augment import make_augment
+    from dcgan_lab.gan.models import specs_from_params as gan_specs
 
     variant = params.variant(variant_name)
     g_spec, d_spec = gan_specs(params, variant, channels=1)
@@ -55,7 +55,7 @@ def setup(params, variant_name: str, device: torch.device):
 
 def run_ours(params, variant, images: torch.Tensor, device: torch.device, warm: int, timed: int) -> dict:
     """fit() for warm + timed steps; timed by the on_log hook, which runs right after fit's host read."""
-    from dcgan_lab.train import Hooks, fit
+    from dcgan_lab.training.loop import Hooks, fit
 
     t = params.train
     p = replace(params, train=replace(t, max_steps=warm + timed, epochs=warm + timed, eval_every=0))
@@ -89,8 +89,9 @@ def flops_per_image(params, variant_name: str, device: torch.device) -> dict:
     one generator forward per image, counted by torch.utils.flop_counter (convolutions and matmuls)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from dcgan_lab.models import Discriminator, Generator
-    from dcgan_lab.train import to_pixels, train_step
+    from dcgan_lab.gan.models import Discriminator, Generator
+    from dcgan_lab.gan.pixels import to_pixels
+    from dcgan_lab.training.step import train_step
 
     variant, g_spec, d_spec, augment = setup(params, variant_name, device)
     g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
@@ -180,8 +181,9 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from dcgan_lab.models import Discriminator, Generator
-    from dcgan_lab.train import to_pixels, train_step
+    from dcgan_lab.gan.models import Discriminator, Generator
+    from dcgan_lab.gan.pixels import to_pixels
+    from dcgan_lab.training.step import train_step
 
     variant, g_spec, d_spec, augment = setup(params, variant_name, device)
     t = params.train
@@ -238,12 +240,13 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
 def load_inputs(params, reference_data: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The prepared train split (what the train stage reads); for --reference-data raw28, the original 28x28
     MNIST images, which the reference resizes per image as the example does."""
-    from dcgan_lab.data import load_split
+    from dcgan_lab.data.splits import load_split
 
     images, labels = load_split(ROOT / "data" / "prepared", "train")
     reference_images = None
     if reference_data == "raw28":
-        from dcgan_lab.data import default_cache_dir, load_mnist
+        from dcgan_lab.core.paths import cache_dir as default_cache_dir
+        from dcgan_lab.data.sources import load_mnist
 
         reference_images = load_mnist(default_cache_dir())["train"][0]
     return images, labels, reference_images
@@ -283,8 +286,8 @@ def main() -> None:
     add_arguments(parser, quick)
     args = parser.parse_args()
 
-    from dcgan_lab.config import load_params
-    from dcgan_lab.train import resolve_device
+    from dcgan_lab.core.params import load_params
+    from dcgan_lab.core.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -152,8 +152,8 @@ def standalone(doc: str, add_arguments) -> tuple:
     add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
     args = parser.parse_args()
 
-    from dcgan_lab.config import load_params
-    from dcgan_lab.train import resolve_device
+    from dcgan_lab.core.params import load_params
+    from dcgan_lab.core.device import resolve_device
 
     return args, load_params(args.params), resolve_device(args.device)
 

@@ -47,8 +47,8 @@ def main() -> int:
 
     import torch
 
-    from dcgan_lab.config import load_params
-    from dcgan_lab.train import resolve_device
+    from dcgan_lab.core.params import load_params
+    from dcgan_lab.core.device import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

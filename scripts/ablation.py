@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dcgan_lab.errors import UserError
-from dcgan_lab.experiments import collect, grid_points, parse_axes, render, run_queue
+from dcgan_lab.core.errors import UserError
+from dcgan_lab.reporting.experiments import collect, grid_points, parse_axes, render, run_queue
 
 
 def main(args) -> None:

@@ -1,26 +1,21 @@
 """Stage evaluate: FID, IS, KID, precision/recall and class coverage of every variant and seed,
-with torch-fidelity -> metrics/eval.{json,csv} and each run's MLflow record."""
+with torch-fidelity -> <metrics>/{eval.json,eval.csv,reference.json} and each run's MLflow record."""
 
 import argparse
-import json
+import os
 from pathlib import Path
 
-from dcgan_lab.cli import run_stage
-from dcgan_lab.evaluate import evaluate_runs, load_real, log_results, real_reference, write_results
-from dcgan_lab.train import resolve_device
+from dcgan_lab.core import paths
+from dcgan_lab.core.stage import run_stage
+from dcgan_lab.evaluation.evaluate import evaluate_stage
+from dcgan_lab.tracking.provenance import run_tags
 
 
 def main(params, args):
-    cfg, device, classifier = params.evaluate, resolve_device(params.train.device), Path(args.classifier)
-    real, sha = load_real(cfg, Path(args.data))
-    results = evaluate_runs(cfg, device, list(params.variants), list(params.ablation.seeds), real, sha, classifier)
-    reference = real_reference(real[0], cfg, classifier, device)
-    write_results(results, Path(args.metrics), Path(args.metrics).with_suffix(".csv"))
-    Path(args.reference).write_text(json.dumps(reference, indent=2) + "\n")
-    accuracy = None
-    if Path(args.classifier_metrics).exists():
-        accuracy = json.loads(Path(args.classifier_metrics).read_text()).get("test_accuracy")
-    version = log_results(results, accuracy, mlflow_cfg=params.mlflow)
+    data = Path(args.data)
+    tags = run_tags(dict(os.environ), Path.cwd(), Path(args.params), data)
+    results, reference, version = evaluate_stage(params, data, Path(args.classifier), Path(args.models),
+                                                 paths.EvalPaths(Path(args.metrics)), tags)
     if version:
         print(f"registered the lowest-FID generator as {params.mlflow.model_name} version {version}")
     for name, by_seed in results.items():
@@ -33,9 +28,8 @@ def main(params, args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--classifier", default="models/classifier/classifier.pt")
-    parser.add_argument("--classifier-metrics", default="metrics/classifier.json")
-    parser.add_argument("--metrics", default="metrics/eval.json")
-    parser.add_argument("--reference", default="metrics/reference.json")
+    parser.add_argument("--data", required=True, help="the prepared data directory")
+    parser.add_argument("--classifier", required=True, help="the classifier directory")
+    parser.add_argument("--models", required=True, help="models root: <models>/<variant>/seed<k>/")
+    parser.add_argument("--metrics", required=True, help="where eval.json, eval.csv and reference.json go")
     run_stage(main, parser)

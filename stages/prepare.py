@@ -1,10 +1,10 @@
-"""Stage prepare: params `data` -> data/prepared/{train,test[,val]}.pt + manifest.json."""
+"""Stage prepare: params `data` -> <out>/{train,test[,val]}.pt + manifest.json."""
 
 import argparse
 from pathlib import Path
 
-from dcgan_lab.cli import run_stage
-from dcgan_lab.data import prepare
+from dcgan_lab.core.stage import run_stage
+from dcgan_lab.data.prepare import prepare
 
 
 def main(params, args):
@@ -15,5 +15,5 @@ def main(params, args):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="data/prepared")
+    parser.add_argument("--out", required=True, help="the prepared data directory, e.g. data/prepared")
     run_stage(main, parser)

@@ -1,36 +1,40 @@
 """Stage train@<variant>-<seed>: one DCGAN variant from params `data`, `model`, `train`, `variants.<variant>`."""
 
 import argparse
+import os
 from pathlib import Path
 
-from dcgan_lab import distributed
-from dcgan_lab.cli import run_stage
-from dcgan_lab.data import load_split, split_sha256
-from dcgan_lab.fidelity import QuickFID
-from dcgan_lab.paths import run_paths
-from dcgan_lab.train import resolve_device, train_variant
+from dcgan_lab.core import paths
+from dcgan_lab.core.device import resolve_device
+from dcgan_lab.core.stage import run_stage
+from dcgan_lab.data.splits import load_split, selection_split, split_sha256
+from dcgan_lab.evaluation.fidelity import QuickFID
+from dcgan_lab.tracking.provenance import run_tags
+from dcgan_lab.training import distributed
+from dcgan_lab.training.run import train_variant
 
 
 def main(params, args):
-    paths = run_paths(args.variant, args.seed)
     params.variant(args.variant)  # fail on an unknown variant before loading anything
     world = distributed.init(params.train.device)  # one process, or this rank under torchrun
     try:
-        train(params, args, paths, world)
+        train(params, args, world)
     finally:
         distributed.shutdown()
 
 
-def train(params, args, paths, world):
+def train(params, args, world):
+    data = Path(args.data)
+    run = paths.run_paths(args.variant, args.seed, Path(args.models), Path(args.checkpoints), Path(args.metrics))
     quick_fid = None
     if params.train.eval_every and world.is_main:
         # Model selection on the val split, so the test split used by `evaluate` stays unseen.
-        data = Path(args.data)
-        split = "val" if (data / "val.pt").exists() else "test"
+        split = selection_split(data)
         quick_fid = QuickFID(load_split(data, split)[0], split_sha256(data, split), params.evaluate,
-                             Path(args.classifier), params.train.eval_samples, resolve_device(params.train.device))
-    summary = train_variant(params, args.variant, args.seed, data_dir=Path(args.data), paths=paths,
-                            quick_fid=quick_fid, world=world)
+                             paths.classifier_checkpoint(Path(args.classifier)), params.train.eval_samples,
+                             resolve_device(params.train.device))
+    tags = run_tags(dict(os.environ), Path.cwd(), Path(args.params), data) if world.is_main else {}
+    summary = train_variant(params, args.variant, args.seed, data, run, quick_fid, world, tags)
     if summary is None:  # not rank 0
         return
     best = f", best quick FID {summary['best_fid_quick']} at step {summary['best_step']}" if quick_fid else ""
@@ -42,6 +46,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--variant", required=True)
     parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--data", default="data/prepared")
-    parser.add_argument("--classifier", default="models/classifier/classifier.pt")
+    parser.add_argument("--data", required=True, help="the prepared data directory")
+    parser.add_argument("--classifier", required=True, help="the classifier directory (quick FID)")
+    parser.add_argument("--models", required=True, help="models root: <models>/<variant>/seed<k>/")
+    parser.add_argument("--checkpoints", required=True, help="resumable checkpoints root")
+    parser.add_argument("--metrics", required=True, help="training metrics root: <metrics>/<variant>/seed<k>.json")
     run_stage(main, parser)

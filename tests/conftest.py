@@ -1,37 +1,27 @@
-"""Shared fixtures: the real params.yaml, shrunk so the real code runs in seconds on a CPU."""
+"""Shared fixtures: the real params.yaml (shrunk so the real code runs in seconds on a CPU), noise images,
+real MNIST with a small digit classifier for the evaluation tests, and a real `mlflow server`."""
 
 from __future__ import annotations
 
-import copy
 import os
-import shutil
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
+import torch
 
-from dcgan_lab.config import Params, parse_params
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def shrink(raw: dict) -> dict:
-    """The user's params with tiny widths, few steps and few samples; everything else untouched."""
-    raw = copy.deepcopy(raw)
-    raw["data"]["train_limit"] = 1024
-    raw["model"].update(latent_dim=16, g_width=8, d_width=8)
-    raw["train"].update(batch_size=32, max_steps=12, log_every=5, sample_grid=16, device="cpu", eval_every=5,
-                        eval_samples=100)
-    raw["classifier"].update(width=8, max_steps=40, min_accuracy=0.2)
-    raw["evaluate"].update(n_samples=200, n_real=300, batch_size=100, is_splits=2)
-    return raw
+from dcgan_lab.core.config import Params
+from dcgan_lab.core.params import parse_params
+from helpers import free_port, random_images, raw_params_file, shrink
 
 
 @pytest.fixture(scope="session")
 def raw_params() -> dict:
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
+    return raw_params_file()
 
 
 @pytest.fixture
@@ -39,33 +29,71 @@ def params(raw_params) -> Params:
     return parse_params(shrink(raw_params))
 
 
-def run(cmd, cwd, env, check=True, timeout=900):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+@pytest.fixture
+def images() -> torch.Tensor:
+    """512 noise images, (1, 32, 32) uint8: 16 steps per epoch at the shrunk batch size."""
+    return random_images(512)
 
 
-def commit(dst: Path, env: dict, message: str) -> str:
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
-    run(git + ["add", "-A"], dst, env)
-    run(git + ["commit", "-qm", message], dst, env)
-    return run(["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
+@pytest.fixture(scope="session")
+def mnist(tmp_path_factory):
+    """Real MNIST (train limited to 10,000 images, test 10,000) at 32 px, as (train, test) splits."""
+    from dcgan_lab.core.config import DataConfig
+    from dcgan_lab.data.prepare import prepare
+    from dcgan_lab.data.splits import load_split
+
+    out = tmp_path_factory.mktemp("mnist") / "prepared"
+    prepare(DataConfig(dataset="mnist", image_size=32, train_limit=10000), out)
+    return load_split(out, "train"), load_split(out, "test")
 
 
-def repo_copy(dst: Path, raw_params: dict) -> dict:
-    """This repository's files (as git sees them, without dvc.lock, metrics/ and benchmarks/) in a fresh
-    git repo at `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith(("metrics/", "benchmarks/")):
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / f, dst / f)
-    (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT", "WORLD_SIZE"):
-        env.pop(var, None)
-    run(["git", "init", "-q"], dst, env)
-    commit(dst, env, "copy")
-    return env
+@pytest.fixture(scope="session")
+def classifier_path(mnist, tmp_path_factory) -> Path:
+    """A small, confident digit classifier, saved as the train_classifier stage saves it (metrics as meta)."""
+    from dcgan_lab.core.config import ClassifierConfig
+    from dcgan_lab.evaluation.classifier import save_classifier, train_classifier
+
+    train, test = mnist
+    model, metrics = train_classifier(ClassifierConfig(width=16, epochs=3, batch_size=64), train,
+                                      (test[0][:2000], test[1][:2000]), 10, torch.device("cpu"))
+    assert metrics["test_accuracy"] > 0.95, metrics  # a small, confident digit classifier
+    path = tmp_path_factory.mktemp("clf") / "classifier.pt"
+    save_classifier(model, path, **metrics)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` (sqlite backend, local artifact store, 127.0.0.1 on a free port) as a subprocess,
+    one for the whole session; its URL. Tests that read it back start with helpers.empty_mlflow_server."""
+    store = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log = open(store / "server.log", "w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=store, start_new_session=True)  # its own process group
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).read() == b"OK":
+                break
+        except OSError:
+            time.sleep(1)
+        assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
+    else:
+        raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)  # the server, its uvicorn workers and job consumers
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # job consumers that outlive the server
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=15)
+    log.close()

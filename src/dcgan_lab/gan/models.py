@@ -1,0 +1,163 @@
+"""One DCGAN (Radford et al. 2015) whose variants come from flags.
+
+Strided (transposed) convolutions, no pooling, no hidden fully connected layers,
+N(0, 0.02) init. Which layers get batch norm or spectral norm, the generator's
+hidden activation and its output squashing are constructor arguments, turned
+into layer constructors once, so baseline / improved / final are the same code.
+
+The specs are plain dataclasses saved inside checkpoints, so a checkpoint
+rebuilds its model with nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from ..core.config import Params, VariantConfig
+from .pixels import output_for, pixel_range_for
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    latent_dim: int
+    width: int
+    image_size: int
+    channels: int
+    activation: str  # "relu" | "leaky_relu"
+    batch_norm: bool
+    output: str  # "tanh" for pixels in [-1, 1], "sigmoid" for [0, 1]
+
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        return pixel_range_for(self.output)
+
+
+@dataclass(frozen=True)
+class DiscriminatorSpec:
+    width: int
+    image_size: int
+    channels: int
+    batch_norm: bool
+    spectral_norm: bool
+    head: str  # "conv": 4x4 conv to one logit; "gap": global average pool + 1x1 conv
+
+
+def specs_from_params(params: Params, variant: VariantConfig, channels: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    """The specs of one variant: shared widths and image size from `model`/`data`, flags from the variant."""
+    data, model = params.data, params.model
+    g = GeneratorSpec(
+        latent_dim=model.latent_dim,
+        width=model.g_width,
+        image_size=data.image_size,
+        channels=channels,
+        activation=variant.g_activation,
+        batch_norm=variant.g_batch_norm,
+        output=output_for(data.pixel_range),
+    )
+    d = DiscriminatorSpec(
+        width=model.d_width,
+        image_size=data.image_size,
+        channels=channels,
+        batch_norm=variant.d_batch_norm,
+        spectral_norm=variant.d_spectral_norm,
+        head=model.d_head,
+    )
+    return g, d
+
+
+def _n_stages(image_size: int) -> int:
+    """Resolution doublings between the 4x4 base and the image, e.g. 32 -> 3 (4, 8, 16, 32)."""
+    n = int(math.log2(image_size)) - 2
+    if 2 ** (n + 2) != image_size or n < 2:
+        raise ValueError(f"image_size must be a power of two >= 16, got {image_size}")
+    return n
+
+
+def _activation(name: str) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2, inplace=True)
+    raise ValueError(f"activation must be relu or leaky_relu, got {name!r}")
+
+
+class Generator(nn.Module):
+    def __init__(self, spec: GeneratorSpec):
+        super().__init__()
+        self.spec = spec
+        n = _n_stages(spec.image_size)
+        widths = [spec.width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 32 px: [4w, 2w, w]
+        norm = nn.BatchNorm2d if spec.batch_norm else (lambda c: nn.Identity())
+        # Without batch norm the convs need their bias; with it the bias is redundant.
+        bias = not spec.batch_norm
+
+        layers: list[nn.Module] = [
+            # (B, latent, 1, 1) -> (B, widths[0], 4, 4)
+            nn.ConvTranspose2d(spec.latent_dim, widths[0], 4, 1, 0, bias=bias),
+            norm(widths[0]),
+            _activation(spec.activation),
+        ]
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            # (B, c_in, s, s) -> (B, c_out, 2s, 2s)
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias), norm(c_out), _activation(spec.activation)]
+        # (B, w, S/2, S/2) -> (B, channels, S, S); no batch norm at the output (Radford et al.)
+        layers.append(nn.ConvTranspose2d(widths[-1], spec.channels, 4, 2, 1, bias=True))
+        layers.append(nn.Tanh() if spec.output == "tanh" else nn.Sigmoid())
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        # z: (B, latent_dim) or (B, latent_dim, 1, 1) -> images (B, C, S, S)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """Returns one logit per image, shape (B,)."""
+
+    def __init__(self, spec: DiscriminatorSpec):
+        super().__init__()
+        self.spec = spec
+        n = _n_stages(spec.image_size)
+        widths = [spec.width * 2**i for i in range(n)]  # e.g. 32 px: [w, 2w, 4w]
+        sn = _spectral_norm if spec.spectral_norm else (lambda m: m)
+        norm = nn.BatchNorm2d if spec.batch_norm else (lambda c: nn.Identity())
+
+        # (B, C, S, S) -> (B, w, S/2, S/2); no batch norm on the input layer (Radford et al.)
+        layers: list[nn.Module] = [sn(nn.Conv2d(spec.channels, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            # (B, c_in, s, s) -> (B, c_out, s/2, s/2)
+            layers += [
+                sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not spec.batch_norm)),
+                norm(c_out),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+        # features: (B, widths[-1], 4, 4)
+        if spec.head == "conv":
+            layers.append(sn(nn.Conv2d(widths[-1], 1, 4, 1, 0)))  # -> (B, 1, 1, 1)
+        elif spec.head == "gap":
+            layers += [nn.AdaptiveAvgPool2d(1), sn(nn.Conv2d(widths[-1], 1, 1))]  # -> (B, 1, 1, 1)
+        else:
+            raise ValueError(f"head must be conv or gap, got {spec.head!r}")
+        self.net = nn.Sequential(*layers)
+        self.apply(init_weights)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).view(-1)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02); batch norm scale ~ N(1, 0.02), shift 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        # With spectral norm the trainable tensor is parametrizations.weight.original.
+        weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
+        nn.init.normal_(weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,2 @@
+"""Stage `report` (report: the ablation across seeds; figures) and `make ablation` (experiments: a grid
+of DVC experiments and one table across them)."""

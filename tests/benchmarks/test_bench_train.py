@@ -1,0 +1,35 @@
+"""The training benchmark runs, and its reference is a fair one: no timing is asserted here (see benchmarks/)."""
+
+import sys
+
+import pytest
+import torch
+
+from helpers import ROOT
+
+sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
+from benchmarks import bench_train  # noqa: E402
+from benchmarks import reference_dcgan as ref  # noqa: E402
+from dcgan_lab.gan.models import Discriminator, Generator, specs_from_params  # noqa: E402
+
+
+def test_reference_nets_have_our_layers(params):
+    # Only the loop may differ: the reference's parameters match ours tensor for tensor.
+    for name in params.variants:
+        g_spec, d_spec = specs_from_params(params, params.variant(name), channels=1)
+        netG, netD = ref.build_models(g_spec, d_spec, torch.device("cpu"))
+        for theirs, ours in ((netG, Generator(g_spec)), (netD, Discriminator(d_spec))):
+            assert [p.shape for p in theirs.parameters()] == [p.shape for p in ours.parameters()], name
+
+
+def test_quick_train_bench_runs_and_the_reference_trains(params):
+    images = torch.randint(0, 256, (256, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(0, 10, (256,))
+    # final: the variant with spectral norm and DiffAugment, the most the reference has to mirror
+    rows = bench_train.bench(params, images, labels, torch.device("cpu"), ["final"], timed=5, repeats=1, workers=0,
+                             verbose=False)
+    row = rows[0]
+    assert row.name.startswith("train final") and row.ours > 0 and row.reference > 0 and row.ratio > 0
+    assert row.detail["reference_finite"] and row.detail["ours_finite"]
+    assert torch.isfinite(torch.tensor(row.detail["reference_last_losses"])).all()
+    assert rows[-1].ours == "n/a (cpu)"  # MFU only where there is a GPU

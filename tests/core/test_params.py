@@ -1,0 +1,135 @@
+"""Reading params.yaml: every key checked once, at the edge, with one line naming the key, the value and
+what is allowed; and the plain forms the stages pass on (to_dict, flatten)."""
+
+import pytest
+
+from dcgan_lab.core.errors import ConfigError
+from dcgan_lab.core.params import flatten, load_params, parse_params, read_raw, to_dict
+from helpers import ROOT, shrink
+
+
+def test_real_params_file_loads_with_its_variants():
+    p = load_params(ROOT / "params.yaml")
+    assert list(p.variants) == ["radford", "baseline", "improved", "final"]
+    assert p.train.lr_g == 2.0e-4 and p.train.betas == (0.5, 0.999)
+    radford = p.variants["radford"]  # the textbook control: ReLU + BN in G, BN in D, nothing else
+    assert (radford.g_activation, radford.g_batch_norm, radford.d_batch_norm, radford.d_spectral_norm,
+            radford.augment.enabled) == ("relu", True, True, False, False)
+    assert p.data.pixel_range == (-1.0, 1.0)  # hence G's tanh output
+    assert p.ablation.variants == ("radford", "baseline", "improved", "final") and p.ablation.seeds == (0, 1, 2)
+    base, improved, final = (p.variants[name] for name in ("baseline", "improved", "final"))
+    assert (base.g_activation, base.g_batch_norm, base.d_spectral_norm) == ("leaky_relu", False, False)
+    assert (improved.g_batch_norm, improved.d_spectral_norm, improved.augment.enabled) == (True, True, False)
+    assert (final.g_activation, final.augment.enabled, final.augment.color, final.augment.flip) == (
+        "relu", True, False, False)
+
+
+def error(raw, match):
+    with pytest.raises(ConfigError, match=match) as info:
+        parse_params(raw)
+    assert "\n" not in str(info.value)  # one line for people
+    return str(info.value)
+
+
+def test_unknown_key_names_it_and_suggests(raw_params):
+    raw = {**raw_params, "train": {**raw_params["train"], "batchsize": 8}}
+    msg = error(raw, r"train\.batchsize: unknown key")
+    assert "did you mean 'batch_size'" in msg
+
+
+def test_unknown_top_level_section(raw_params):
+    error({**raw_params, "evalute": {}}, r"evalute: unknown key \(did you mean 'evaluate'\?\)")
+
+
+def test_wrong_type_and_float_written_as_string(raw_params):
+    error({**raw_params, "train": {**raw_params["train"], "epochs": "two"}}, r"train\.epochs: expected an integer")
+    msg = error({**raw_params, "train": {**raw_params["train"], "lr_g": "2e-4"}}, r"train\.lr_g: expected a number")
+    assert "2.0e-4" in msg
+
+
+@pytest.mark.parametrize(
+    "section,key,value,match",
+    [
+        ("train", "lr_d", 0.0, r"train\.lr_d: 0\.0 is out of range; allowed: a number > 0"),
+        ("data", "image_size", 48, r"data\.image_size: 48 .*power of two"),
+        ("data", "image_size", 8, r"data\.image_size: 8 .*power of two"),
+        ("model", "g_width", 0, r"model\.g_width: 0 .*>= 1"),
+        ("data", "pixel_range", [0, 255], r"data\.pixel_range.*\[-1, 1\] or \[0, 1\]"),
+        ("data", "dataset", "mnits", r"data\.dataset: 'mnits' is not allowed; allowed: mnist, .*did you mean 'mnist'"),
+        ("evaluate", "feature_extractor", "clip", r"evaluate\.feature_extractor: 'clip' is not allowed"),
+        ("train", "loss", "wgan", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge"),
+    ],
+)
+def test_out_of_range_and_unknown_values(raw_params, section, key, value, match):
+    error({**raw_params, section: {**raw_params[section], key: value}}, match)
+
+
+def test_variant_keys_are_checked_and_unknown_variant_is_named(raw_params):
+    bad = {**raw_params, "variants": {"final": {"g_activation": "tanh"}}}
+    error(bad, r"variants\.final\.g_activation: 'tanh' is not allowed; allowed: relu, leaky_relu")
+    p = parse_params(raw_params)
+    with pytest.raises(ConfigError, match=r"variant: unknown variant 'fnal'; allowed: radford, baseline, improved, "
+                                          r"final$"):
+        p.variant("fnal")
+
+
+def test_ablation_variants_name_defined_variants_once_each(raw_params):
+    p = parse_params({**raw_params, "ablation": {**raw_params["ablation"], "variants": ["final", "baseline"]}})
+    assert p.ablation.variants == ("final", "baseline")
+    error({**raw_params, "ablation": {"variants": ["final", "fnal"]}},
+          r"^ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final "
+          r"\(did you mean 'final'\?\)$")
+    error({**raw_params, "ablation": {"variants": ["final", "final"]}}, r"ablation\.variants: \['final', 'final'\] is out")
+    error({**raw_params, "ablation": {"variants": []}}, r"ablation\.variants: \[\] is out of range")
+
+
+def test_ablation_seeds_are_a_list_of_distinct_integers(raw_params):
+    p = parse_params({**raw_params, "ablation": {"seeds": [0, 1, 2]}})
+    assert p.ablation.seeds == (0, 1, 2)
+    error({**raw_params, "ablation": {"seeds": [0, 0]}}, r"ablation\.seeds: \[0, 0\] is out of range")
+    error({**raw_params, "ablation": {"seeds": []}}, r"ablation\.seeds: \[\] is out of range")
+    error({**raw_params, "ablation": {"seeds": 3}}, r"ablation\.seeds: expected a list, got 3")
+    error({**raw_params, "ablation": {"seeds": [0, "one"]}}, r"ablation\.seeds\[1\]: expected an integer")
+
+
+def test_mlflow_section_is_validated(raw_params):
+    assert parse_params(raw_params).mlflow.register is False
+    with pytest.raises(ConfigError, match=r"^mlflow.registr: unknown key \(did you mean 'register'\?\); allowed: "
+                                          r"register, model_name$"):
+        parse_params({**raw_params, "mlflow": {"registr": True}})
+    with pytest.raises(ConfigError, match=r"^mlflow.model_name: 'a/b' is out of range; allowed: a non-empty"):
+        parse_params({**raw_params, "mlflow": {"model_name": "a/b"}})
+    with pytest.raises(ConfigError, match=r"^mlflow.register: expected true or false, got 'yes'$"):
+        parse_params({**raw_params, "mlflow": {"register": "yes"}})
+
+
+def test_stream_takes_null_true_or_false(raw_params):
+    raw = shrink(raw_params)
+    raw["train"]["stream"] = "auto"
+    with pytest.raises(ConfigError, match=r"^train\.stream: expected true or false, got 'auto' \(null is allowed too"):
+        parse_params(raw)
+    assert parse_params(shrink(raw_params)).train.stream is None
+
+
+def test_missing_file_and_bad_yaml_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: params file not found$"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML") as info:
+        load_params(bad)
+    assert "\n" not in str(info.value).split(" (")[0]
+    bad.write_text("- a list\n- not sections\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping of sections, got list"):
+        load_params(bad)
+    assert read_raw("", "empty.yaml") == {}
+
+
+def test_to_dict_round_trips_through_parse_and_flatten_names_mlflow_params(raw_params):
+    p = parse_params(raw_params)
+    plain = to_dict(p)
+    assert plain["train"]["betas"] == [0.5, 0.999] and plain["data"]["pixel_range"] == [-1.0, 1.0]  # lists, not tuples
+    assert parse_params(plain) == p  # what a stage logs or saves reads back as the same config
+    flat = flatten(plain)
+    assert flat["train.lr_g"] == 2.0e-4 and flat["variants.final.augment.cutout"] == 0.5
+    assert flatten({"a": {"b": {"c": 1}}, "d": 2}, "x") == {"x.a.b.c": 1, "x.d": 2}

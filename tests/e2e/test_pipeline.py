@@ -1,0 +1,216 @@
+"""End to end: the real `dvc repro` on a copy of this repo with shrunk params, real MLflow and torch-fidelity."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+import yaml
+
+from helpers import raw_params_file, repo_copy, run, shrink
+
+# Two of the four variants params.yaml defines: `ablation.variants` alone decides what the pipeline trains.
+VARIANTS = ["radford", "final"]
+SEEDS = [0, 1]  # two seeds, so the report has intervals and paired tests
+# The train stage's command line as dvc.yaml spells it, for a variant and a seed.
+TRAIN = ["stages/train.py", "--data", "data/prepared", "--classifier", "models/classifier", "--models", "models",
+         "--checkpoints", "checkpoints", "--metrics", "metrics/train"]
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    dst = tmp_path_factory.mktemp("repo")
+    raw = shrink(raw_params_file())
+    assert list(raw["variants"]) == ["radford", "baseline", "improved", "final"]
+    raw["ablation"].update(variants=VARIANTS, seeds=SEEDS)
+    env = repo_copy(dst, raw)
+    first = run(["dvc", "repro"], dst, env)
+    return dst, env, first.stdout
+
+
+def test_all_outputs_exist(repo):
+    dst, _, _ = repo
+    expected = ["data/prepared/train.pt", "data/prepared/test.pt", "data/prepared/manifest.json",
+                "models/classifier/classifier.pt", "metrics/classifier.json", "metrics/eval.json", "metrics/eval.csv",
+                "metrics/ablation.json", "metrics/ablation.csv", "metrics/ablation.md", "plots/fid.png",
+                "plots/losses.png", "plots/samples.png", "dvc.lock"]
+    for v in VARIANTS:
+        for s in SEEDS:
+            expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/best.pt",
+                         f"models/{v}/seed{s}/samples.png",
+                         f"models/{v}/seed{s}/mlflow_run.json", f"metrics/train/{v}/seed{s}.json",
+                         f"metrics/train/{v}/seed{s}_losses.csv"]
+    assert [p for p in expected if not (dst / p).is_file()] == []
+    lock = yaml.safe_load((dst / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"prepare", "train_classifier", "evaluate", "report",
+                                   *(f"train@{v}-{s}" for v in VARIANTS for s in SEEDS)}
+    assert sorted(p.name for p in (dst / "models").iterdir()) == ["classifier", *sorted(VARIANTS)]
+
+
+def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
+    dst, _, _ = repo
+    results = json.loads((dst / "metrics/eval.json").read_text())
+    assert list(results) == VARIANTS and all(list(r) == ["seed0", "seed1"] for r in results.values())
+    for r in (r for by_seed in results.values() for r in by_seed.values()):
+        for key in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "class_kl_uniform"):
+            assert math.isfinite(r[key]), key
+        assert r["fid"] >= 0 and r["is_mean"] >= 1 - 1e-6 and 0 <= r["classes_covered"] <= 10
+        assert (r["extractor"], r["n_samples"], r["n_real"], r["real_split"]) == ("dcgan-lab-classifier", 200, 300,
+                                                                                 "test")
+    train = [json.loads((dst / f"metrics/train/{v}/seed{s}.json").read_text()) for v in VARIANTS for s in SEEDS]
+    assert [t["steps"] for t in train] == [12] * len(VARIANTS) * len(SEEDS)
+    assert all(t["best_step"] in (5, 10, 12) and math.isfinite(t["best_fid_quick"]) for t in train)
+    for r in (r for by_seed in results.values() for r in by_seed.values()):
+        assert r["best_step"] in (5, 10, 12) and math.isfinite(r["best_fid"]) and math.isfinite(r["best_kid_mean"])
+    assert results["final"]["seed0"]["fid"] != results["final"]["seed1"]["fid"]  # seeds are different runs
+    accuracy = json.loads((dst / "metrics/classifier.json").read_text())["test_accuracy"]
+    assert all(r["extractor_test_accuracy"] == accuracy for by_seed in results.values() for r in by_seed.values())
+    reference = json.loads((dst / "metrics/reference.json").read_text())
+    assert reference["n_per_half"] == 150 and math.isfinite(reference["fid_half_vs_half"])
+    assert reference["is_real"] >= 1 - 1e-6
+    report = (dst / "metrics/ablation.md").read_text()
+    assert "Real data under the same extractor, for scale: FID between two halves of the test split" in report
+    assert "## How it was measured\n\nextractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
+    assert f"extractor test accuracy = {accuracy}" in report  # evaluate put it beside every score
+    assert "| final | radford | FID |" in report and "a test needs at least 2 seeds" not in report
+    assert report.startswith("# Ablation report\n\n## Verdicts (FID, control: radford, 2 seeds per variant)")
+    fid, kid, inception = [line for line in report.splitlines() if line.startswith("- final vs radford: ")]
+    assert ("FID" in fid and "KID" in kid and "IS" in inception) and all(
+        "paired t, Holm)" in line or "n/a" in line for line in (fid, kid, inception))
+    summary = json.loads((dst / "metrics/ablation.json").read_text())
+    assert summary["final"]["n_seeds"] == 2 and math.isfinite(summary["final"]["fid_ci95"])
+    assert math.isfinite(summary["final"]["fid_sd"])  # the noise floor
+    comparison = summary["verdicts"]["final_vs_radford"]
+    assert comparison["fid"] in ("final better", "radford better", "not distinguishable")
+    assert comparison["fid_test"] == "paired t" and 0 <= comparison["fid_p"] <= comparison["fid_p_holm"] <= 1
+
+
+def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_scores(repo):
+    from mlflow.tracking import MlflowClient
+
+    dst, _, _ = repo
+    client = MlflowClient(tracking_uri=f"sqlite:///{dst / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("dcgan-lab")
+    all_runs = client.search_runs([exp.experiment_id])
+    runs = [r for r in all_runs if r.data.tags["variant"] != "ablation"]
+    assert sorted((r.data.tags["variant"], r.data.tags["seed"]) for r in runs) == sorted(
+        (v, str(s)) for v in VARIANTS for s in SEEDS)
+    (report_run,) = [r for r in all_runs if r.data.tags["variant"] == "ablation"]
+    assert {a.path for a in client.list_artifacts(report_run.info.run_id, "report")} >= {
+        "report/ablation.md", "report/fid.png", "report/samples.png", "report/verdicts.txt"}
+    verdicts = json.loads((dst / "metrics/ablation.json").read_text())["verdicts"]
+    assert report_run.data.tags["verdict.final_vs_radford"] == verdicts["final_vs_radford"]["fid"]
+    text = client.download_artifacts(report_run.info.run_id, "report/verdicts.txt", str(dst / "tmp-artifacts"))
+    assert open(text).read().startswith("final vs radford: ")
+    assert "final.fid_mean" in report_run.data.metrics
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        assert r.data.params["variant.name"] == r.data.tags["variant"] and r.data.params["train.batch_size"] == "32"
+        assert "git_commit" in r.data.tags and r.data.tags["eval.extractor"] == "dcgan-lab-classifier"
+        assert r.data.tags["ablation_run_id"] == report_run.info.run_id
+        for name in ("loss_d", "loss_g", "d_real", "d_fake"):
+            history = client.get_metric_history(r.info.run_id, name)
+            assert sorted(m.step for m in history) == list(range(1, 13))
+        assert sorted(m.step for m in client.get_metric_history(r.info.run_id, "fid_quick")) == [5, 10, 12]
+        assert {"fid", "is_mean", "is_std", "kid_mean", "precision", "recall", "classes_covered", "best_fid",
+                "images_per_sec"} <= set(r.data.metrics)
+        artifacts = {a.path for a in client.list_artifacts(r.info.run_id)}
+        assert {"checkpoint", "samples", "images"} <= artifacts
+        assert [a.path for a in client.list_artifacts(r.info.run_id, "checkpoint")] == ["checkpoint/checkpoint.pt"]
+        run_file = json.loads(
+            (dst / f"models/{r.data.tags['variant']}/seed{r.data.tags['seed']}/mlflow_run.json").read_text())
+        assert run_file["run_id"] == r.info.run_id
+
+
+def test_second_repro_does_nothing(repo):
+    dst, env, _ = repo
+    again = run(["dvc", "repro"], dst, env)
+    assert "Running stage" not in again.stdout
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], dst, env).stdout
+
+
+def test_a_variant_param_change_reruns_only_that_variant_and_evaluate(repo, tmp_path):
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    original = params.read_text()
+    raw = yaml.safe_load(original)
+    raw["variants"]["final"]["augment"]["cutout"] = 0.3
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        status = run(["dvc", "status", "--json"], dst, env).stdout
+    finally:
+        params.write_text(original)
+    # Only final's stages see the change; evaluate and report rerun after them because their models changed
+    # (their deps), not because of the variant's params.
+    assert set(json.loads(status)) == {"train@final-0", "train@final-1"}
+    dag = run(["dvc", "dag", "--dot"], dst, env).stdout
+    assert '"train@final-0" -> "evaluate"' in dag and '"evaluate" -> "report"' in dag
+
+
+def test_a_change_to_a_variant_the_ablation_does_not_train_reruns_nothing(repo):
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    original = params.read_text()
+    raw = yaml.safe_load(original)
+    raw["variants"]["baseline"]["g_batch_norm"] = True  # defined in params.yaml, not in ablation.variants
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    try:
+        status = run(["dvc", "status", "--json"], dst, env).stdout
+    finally:
+        params.write_text(original)
+    assert json.loads(status) == {}
+
+
+def test_checkpoint_rebuilds_the_generator_alone(repo):
+    from dcgan_lab.gan.checkpoint import load_generator, load_meta
+
+    dst, _, _ = repo
+    g = load_generator(dst / "models/final/seed0/checkpoint.pt")
+    assert g.spec.activation == "relu" and g.spec.batch_norm
+    assert g(torch.randn(2, g.spec.latent_dim)).shape == (2, 1, 32, 32)
+    assert load_meta(dst / "models/final/seed0/checkpoint.pt")["variant"] == "final"
+
+
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
+    dst, env, _ = repo
+    raw = yaml.safe_load((dst / "params.yaml").read_text())
+    raw["train"]["batchsize"] = 8
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "prepared"
+    result = run([sys.executable, "stages/prepare.py", "--params", str(bad), "--out", str(out)], dst, env, check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: train.batchsize: unknown key (did you mean 'batch_size'?); allowed: "
+                           "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, log_every,")
+    assert not out.exists()
+    result = run([sys.executable, *TRAIN, "--variant", "fnal", "--seed", "0"], dst, env, check=False)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "error: variant: unknown variant 'fnal'; allowed: radford, baseline, improved, final"]
+    assert not (dst / "models/fnal").exists()
+
+
+def test_an_unknown_name_in_ablation_variants_stops_with_one_line(repo, tmp_path):
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    original = params.read_text()
+    raw = yaml.safe_load(original)
+    raw["ablation"]["variants"] = ["radford", "fnal"]
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    line = ("error: ablation.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final "
+            "(did you mean 'final'?)")
+    try:
+        result = run([sys.executable, *TRAIN, "--variant", "radford", "--seed", "0"], dst, env, check=False)
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [line]
+        repro = run(["dvc", "repro"], dst, env, check=False)  # the matrix now has train@fnal-0
+    finally:
+        params.write_text(original)
+    # Under `dvc repro`, DVC expands the matrix first and refuses train@fnal-0 itself, in one line naming it.
+    assert repro.returncode != 0 and "Traceback" not in repro.stdout + repro.stderr
+    assert repro.stderr.strip().splitlines() == [
+        "ERROR: failed to reproduce 'train@fnal-0': Parameters 'variants.fnal' are missing from 'params.yaml'."]
+    assert not (dst / "models/fnal").exists()

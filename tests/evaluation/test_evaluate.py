@@ -1,0 +1,131 @@
+"""Scoring the runs with the real torch-fidelity on small sample counts, class coverage by the domain
+classifier, and the scores in each run's MLflow record (a real sqlite store)."""
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from dcgan_lab.core.config import EvaluateConfig
+from dcgan_lab.core.errors import EvaluationError
+from dcgan_lab.core.paths import EvalPaths, model_dir
+from dcgan_lab.evaluation.classifier import load_classifier
+from dcgan_lab.evaluation.evaluate import (
+    class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes, write_results,
+)
+from dcgan_lab.gan.checkpoint import save_gan, save_generator
+from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
+from dcgan_lab.tracking.runs import RunLogger
+from helpers import generator_checkpoint, prepared
+
+
+def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, classifier_path, tmp_path):
+    _, (test_x, test_y) = mnist
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
+    cfg = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2, seed=7)
+    cpu = torch.device("cpu")
+    r1 = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    r2 = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    assert r1 == r2  # same inputs and seed, second time from the cached real features
+    for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"):
+        assert math.isfinite(r1[k]), k
+    assert r1["fid"] > 0 and r1["is_mean"] >= 1 and 0 <= r1["precision"] <= 1 and 0 <= r1["recall"] <= 1
+    assert 1 <= r1["classes_covered"] <= 10 and sum(r1["class_histogram"]) == pytest.approx(1)
+    assert {k: r1[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
+                               "kid_subset_size")} == {
+        "extractor": "dcgan-lab-classifier", "fid_features": "features", "n_samples": 200, "n_real": 300,
+        "real_split": "test", "seed": 7, "kid_subset_size": 200}
+    r3 = evaluate_variant(g, (test_x, test_y), "sha-a", replace(cfg, seed=8), classifier_path, cpu,
+                          cache_root=tmp_path)
+    assert r3["fid"] != r1["fid"]
+
+
+def test_cached_real_features_are_not_reused_for_other_data(mnist, classifier_path, tmp_path):
+    """The cache is keyed by the split's hash: a different real set under another hash gives another FID."""
+    _, (test_x, test_y) = mnist
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
+    cfg = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2)
+    cpu = torch.device("cpu")
+    first = evaluate_variant(g, (test_x, test_y), "sha-a", cfg, classifier_path, cpu, cache_root=tmp_path)
+    shifted = (test_x[300:], test_y[300:])
+    second = evaluate_variant(g, shifted, "sha-b", cfg, classifier_path, cpu, cache_root=tmp_path)
+    assert second["fid"] != first["fid"]
+    names = {p.name.split("-dcgan-lab-classifier-")[0] for p in tmp_path.iterdir()}
+    assert len(names) == 2  # one cache entry per real set (features, logits and FID statistics each)
+
+
+def test_class_coverage_sees_mode_collapse(mnist, classifier_path):
+    _, (test_x, test_y) = mnist
+    model = load_classifier(classifier_path)
+    cpu = torch.device("cpu")
+    varied = class_coverage(predict_classes(test_x[:1000], model, cpu), test_y, 10)
+    collapsed = class_coverage(predict_classes(test_x[:1].expand(1000, -1, -1, -1), model, cpu), test_y, 10)
+    assert varied["classes_covered"] == 10 and varied["class_kl_real"] < 0.1
+    assert collapsed["classes_covered"] == 1
+    assert collapsed["class_kl_uniform"] == pytest.approx(math.log(10), rel=1e-6)
+
+
+def test_class_coverage_on_known_predictions():
+    preds = torch.tensor([0, 0, 1, 1])  # half class 0, half class 1, of 4 classes
+    r = class_coverage(preds, torch.tensor([0, 1, 2, 3]), 4)
+    assert r["classes_covered"] == 2 and r["class_histogram"] == [0.5, 0.5, 0.0, 0.0]
+    assert r["class_kl_uniform"] == pytest.approx(math.log(2)) and r["class_kl_real"] == pytest.approx(math.log(2))
+
+
+def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators(mnist, classifier_path, tmp_path):
+    _, (test_x, test_y) = mnist
+    cfg = EvaluateConfig(n_samples=100, n_real=200, batch_size=100, is_splits=2)
+    g_spec = GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")
+    d = Discriminator(DiscriminatorSpec(8, 32, 1, True, False, "conv"))
+    models = tmp_path / "models"
+    torch.manual_seed(0)
+    save_gan(model_dir(models, "final", 0).checkpoint, Generator(g_spec), d, ema=Generator(g_spec))
+    save_generator(model_dir(models, "final", 0).best, Generator(g_spec), steps=10, fid_quick=1.0)
+    save_gan(model_dir(models, "final", 1).checkpoint, Generator(g_spec), d)  # no best, no EMA
+    results = evaluate_runs(cfg, torch.device("cpu"), ["final"], [0, 1], (test_x, test_y), "sha-e", classifier_path,
+                            models)
+    assert list(results) == ["final"] and list(results["final"]) == ["seed0", "seed1"]
+    r0, r1 = results["final"]["seed0"], results["final"]["seed1"]
+    assert r0["best_step"] == 10 and math.isfinite(r0["best_fid"]) and math.isfinite(r0["ema_fid"])
+    assert r0["ema_fid_delta"] == pytest.approx(r0["ema_fid"] - r0["fid"])
+    assert not any(k.startswith(("best_", "ema_")) for k in r1)
+    out = EvalPaths(tmp_path / "metrics")
+    write_results(results, out, {"fid_half_vs_half": 1.0})
+    assert json.loads(out.results.read_text()) == json.loads(json.dumps(results))
+    assert out.table.read_text().splitlines()[0].startswith("variant,seed,fid,")
+    assert json.loads(out.reference.read_text()) == {"fid_half_vs_half": 1.0}
+
+
+def test_a_real_split_the_data_set_lacks_is_named(tmp_path):
+    data = prepared(tmp_path)  # a train split only
+    with pytest.raises(EvaluationError, match=r"^evaluate\.real_split: noise has no 'test' split; allowed here: $"):
+        load_real(EvaluateConfig(), data)
+
+
+def test_a_run_is_scored_once_per_protocol_even_if_a_rescore_differs_in_the_last_bits(tmp_path, monkeypatch):
+    """DVC experiments reuse the run of an unchanged variant and evaluate it again, maybe with another thread
+    count: the scores must not pile up at step 0. Another protocol (or evaluation code) scores again."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    models = tmp_path / "models"
+    run = model_dir(models, "final", 0)
+    run.path.mkdir(parents=True)
+    generator_checkpoint(run.checkpoint, 0)
+    logger = RunLogger.start("final", 0, {}, {})
+    logger.save_run_file(run.mlflow_run)
+    protocol = dict(extractor="dcgan-lab-classifier", fid_features="features", n_samples=100, n_real=100,
+                    real_split="test", seed=0, kid_subset_size=50, extractor_test_accuracy=0.99)
+
+    def results(fid, **changes):
+        return {"final": {"seed0": {"fid": fid, "is_mean": 2.0, **protocol, **changes}}}
+
+    log_results(results(4.0), models, {})
+    log_results(results(4.0 + 1e-12), models, {})  # a rescore, last bits differ
+    history = logger.client.get_metric_history(logger.run_id, "fid")
+    assert [(m.step, m.value) for m in history] == [(0, 4.0)]
+    log_results(results(3.5, n_samples=200), models, {})  # another protocol: scored again
+    assert sorted(m.value for m in logger.client.get_metric_history(logger.run_id, "fid")) == [3.5, 4.0]
+    assert logger.client.get_run(logger.run_id).data.tags["eval.n_samples"] == "200"
+    assert logger.client.get_run(logger.run_id).data.tags["eval.extractor_test_accuracy"] == "0.99"
+    assert json.loads(run.mlflow_run.read_text())["run_id"] == logger.run_id

@@ -1,0 +1,128 @@
+"""torch-fidelity plumbing with the real torch-fidelity on small sample counts: our step-by-step metrics equal
+one calculate_metrics call, the real-feature cache is keyed by what it holds, and the quick FID ranks."""
+
+import math
+
+import pytest
+import torch
+import torch_fidelity
+
+from dcgan_lab.core.config import EvaluateConfig
+from dcgan_lab.core.errors import EvaluationError
+from dcgan_lab.evaluation.classifier import load_classifier
+from dcgan_lab.evaluation.evaluate import predict_classes
+from dcgan_lab.evaluation.fidelity import (
+    QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, reference_cache_name,
+)
+from dcgan_lab.gan.models import Generator, GeneratorSpec
+
+
+def fidelity(a, b, classifier_path, **kw):
+    return torch_fidelity.calculate_metrics(
+        input1=Uint8Images(a), input2=Uint8Images(b), cuda=False, verbose=False, cache=False, save_cpu_ram=True,
+        batch_size=250, **extractor_kwargs(EvaluateConfig(), classifier_path), **kw,
+    )
+
+
+def test_fid_orders_real_noise_and_collapse(mnist, classifier_path):
+    (train_x, _), (test_x, _) = mnist
+    a, b = test_x[:500], test_x[500:1000]
+    noise = torch.randint(0, 256, a.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    single = a[:1].expand_as(a).contiguous()
+    fid_real = fidelity(a, b, classifier_path, fid=True)["frechet_inception_distance"]
+    fid_noise = fidelity(a, noise, classifier_path, fid=True)["frechet_inception_distance"]
+    fid_single = fidelity(a, single, classifier_path, fid=True)["frechet_inception_distance"]
+    assert 0 <= fid_real < fid_noise / 10 and fid_real < fid_single / 10
+    isc_real = fidelity(a, b, classifier_path, isc=True, isc_splits=2)["inception_score_mean"]
+    isc_single = fidelity(single, b, classifier_path, isc=True, isc_splits=2)["inception_score_mean"]
+    # a confident 10-class classifier: IS of real digits near 10, exactly 1 for one repeated image
+    assert isc_real > 7 and isc_single == pytest.approx(1.0, abs=1e-3)
+
+
+def test_reference_cache_name_changes_with_data_subset_and_extractor_weights(classifier_path, tmp_path):
+    kwargs = extractor_kwargs(EvaluateConfig(), classifier_path)
+    base = reference_cache_name(kwargs, "sha-a", 300)
+    assert base == reference_cache_name(kwargs, "sha-a", 300)
+    assert base != reference_cache_name(kwargs, "sha-b", 300)
+    assert base != reference_cache_name(kwargs, "sha-a", 299)
+    other = tmp_path / "other.pt"
+    other.write_bytes(classifier_path.read_bytes() + b"\0")  # different weights file
+    assert base != reference_cache_name({**kwargs, "feature_extractor_weights_path": str(other)}, "sha-a", 300)
+
+
+def test_fidelity_metrics_equal_calculate_metrics_and_share_the_classifier_pass(mnist, classifier_path, tmp_path):
+    """Our step-by-step use of torch-fidelity gives exactly what one calculate_metrics call gives, with a
+    cold and a warm real-feature cache; the logits it hands back are the classifier's on the samples."""
+    (train_x, _), (test_x, _) = mnist
+    fake, real = train_x[:300], test_x[:250]  # sizes that do not divide the batch: ragged last batches
+    cfg = EvaluateConfig(batch_size=128, is_splits=3, kid_subset_size=100, seed=5)
+    kwargs = extractor_kwargs(cfg, classifier_path)
+    direct = torch_fidelity.calculate_metrics(
+        input1=Uint8Images(fake), input2=Uint8Images(real), fid=True, isc=True, kid=True, prc=True,
+        isc_splits=3, kid_subset_size=100, batch_size=128, rng_seed=5, cuda=False, cache=False,
+        save_cpu_ram=True, verbose=False, **kwargs)
+    expected = {"fid": "frechet_inception_distance", "is_mean": "inception_score_mean",
+                "is_std": "inception_score_std", "kid_mean": "kernel_inception_distance_mean",
+                "kid_std": "kernel_inception_distance_std", "precision": "precision", "recall": "recall"}
+    for cache_name in (None, "real-a", "real-a"):  # no cache, then cold, then warm
+        ours, features = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), cache_name, tmp_path)
+        assert {k: ours[k] for k in expected} == {k: float(direct[v]) for k, v in expected.items()}, cache_name
+    assert any(p.name.startswith("real-a") for p in tmp_path.iterdir())
+    model = load_classifier(classifier_path)
+    assert torch.equal(features["logits"].argmax(1), predict_classes(fake, model, torch.device("cpu")))
+    assert features["features"].shape == (300, 64)
+
+
+def test_inception_without_weights_fails_with_a_clear_message(tmp_path):
+    cfg = EvaluateConfig(feature_extractor="inception", inception_weights=str(tmp_path / "nope.pth"))
+    with pytest.raises(EvaluationError, match=r"Inception weights not found at .*nope\.pth.*evaluate\.inception_weights"):
+        extractor_kwargs(cfg, tmp_path / "classifier.pt")
+
+
+def test_inception_path_runs_the_real_loading_code_on_a_weights_file(tmp_path):
+    """No Inception weights offline: save a randomly initialised state dict of the right architecture
+    and let torch-fidelity's own loader read it, then compute every metric through Inception."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class ArchitectureOnly(FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):  # keep the random init: we want its state dict only
+            return None
+
+    empty = tmp_path / "empty.pth"
+    torch.save({}, empty)
+    weights = tmp_path / "inception.pth"
+    torch.save(ArchitectureOnly("arch", ["2048"], feature_extractor_weights_path=str(empty)).state_dict(), weights)
+
+    cfg = EvaluateConfig(feature_extractor="inception", inception_weights=str(weights), n_samples=16, n_real=16,
+                         batch_size=8, is_splits=2, kid_subset_size=8)
+    kwargs = extractor_kwargs(cfg, tmp_path / "unused.pt")
+    assert kwargs["feature_extractor"] == "inception-v3-compat" and kwargs["feature_layer_fid"] == "2048"
+    gen = torch.Generator().manual_seed(0)
+    fake = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)  # grayscale -> 3 channels
+    real = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)
+    r, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
+    assert all(math.isfinite(r[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall")), r
+
+
+def test_uint8_images_are_items_and_grey_becomes_rgb_for_inception():
+    x = torch.randint(0, 256, (5, 1, 8, 8), dtype=torch.uint8)
+    assert len(Uint8Images(x)) == 5 and Uint8Images(x)[2] is not None and torch.equal(Uint8Images(x)[2], x[2])
+    rgb = Uint8Images(x, rgb=True)[2]
+    assert rgb.shape == (3, 8, 8) and all(torch.equal(rgb[c], x[2, 0]) for c in range(3))
+
+
+def test_quick_fid_prefers_a_generator_closer_to_the_data(mnist, classifier_path, tmp_path):
+    """The quick FID that picks the best checkpoint ranks real digits above an untrained generator."""
+    (train_x, _), (test_x, _) = mnist
+    quick = QuickFID(test_x, "sha-q", EvaluateConfig(batch_size=100), classifier_path, 200, torch.device("cpu"))
+    untrained = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).eval()
+
+    class Replay(torch.nn.Module):  # a "generator" that returns training digits
+        spec = GeneratorSpec(16, 8, 32, 1, "relu", True, "sigmoid")
+
+        def forward(self, z):
+            return train_x[: len(z)].float() / 255
+
+    fid_untrained, fid_replay = quick(untrained), quick(Replay())
+    assert fid_replay < fid_untrained / 5
+    assert quick(untrained) == fid_untrained  # seeded samples, cached real features

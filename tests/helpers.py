@@ -1,0 +1,188 @@
+"""Plain helpers shared by the tests (fixtures live in conftest.py): the repository root, the user's params
+shrunk to test sizes, subprocess runners, a copy of the repository to run DVC in, a tiny prepared data set,
+torchrun, and ports. tests/ is on sys.path (pyproject: pythonpath), so any test or worker does `import helpers`."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+
+
+def raw_params_file() -> dict:
+    """The repository's params.yaml as a plain dict."""
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def shrink(raw: dict) -> dict:
+    """The user's params with tiny widths, few steps, few samples and one seed; everything else untouched."""
+    raw = copy.deepcopy(raw)
+    raw["data"]["train_limit"] = 1024
+    raw["model"].update(latent_dim=16, g_width=8, d_width=8)
+    raw["train"].update(batch_size=32, max_steps=12, log_every=5, sample_grid=16, device="cpu", eval_every=5,
+                        eval_samples=100)
+    raw["classifier"].update(width=8, max_steps=40, min_accuracy=0.2)
+    raw["evaluate"].update(n_samples=200, n_real=300, batch_size=100, is_splits=2)
+    raw["ablation"]["seeds"] = [0]
+    return raw
+
+
+def keep_variants(raw: dict, names: list[str]) -> dict:
+    """`raw` with only these variants defined, and the ablation training, scoring and comparing them in order."""
+    raw["variants"] = {name: raw["variants"][name] for name in names}
+    raw["ablation"]["variants"] = list(names)
+    return raw
+
+
+def with_train(params, **changes):
+    """`params` with some `train.*` values changed (the dataclasses are frozen)."""
+    return replace(params, train=replace(params.train, **changes))
+
+
+def random_images(n: int = 512, seed: int = 0) -> torch.Tensor:
+    """n uint8 (1, 32, 32) images of noise, the same ones for the same seed."""
+    return torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+def prepared(tmp_path: Path, n: int = 256) -> Path:
+    """A prepared data directory as the prepare stage writes it (uint8 images, labels, manifest) with a
+    train split of `n` noise images, at `tmp_path/prepared`."""
+    data = tmp_path / "prepared"
+    data.mkdir()
+    images = random_images(n)
+    torch.save({"images": images, "labels": torch.zeros(n, dtype=torch.long)}, data / "train.pt")
+    sha = hashlib.sha256(images.numpy().tobytes()).hexdigest()
+    manifest = {"dataset": "noise", "image_size": 32, "classes": [str(i) for i in range(10)],
+                "splits": {"train": {"n": n, "shape": [1, 32, 32], "dtype": "uint8", "sha256": sha}}}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    return data
+
+
+def generator_checkpoint(path: Path, seed: int):
+    """A tiny generator (latent 8, 16 px, 1 channel) saved as the train stage saves one; returns it in eval mode."""
+    from dcgan_lab.gan.checkpoint import save_generator
+    from dcgan_lab.gan.models import Generator, GeneratorSpec
+
+    torch.manual_seed(seed)
+    g = Generator(GeneratorSpec(latent_dim=8, width=4, image_size=16, channels=1, activation="relu",
+                                batch_norm=True, output="tanh"))
+    save_generator(path, g, steps=1)
+    return g.eval()
+
+
+def run(cmd, cwd, env, check=True, timeout=900):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def commit(dst: Path, env: dict, message: str) -> str:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    run(git + ["add", "-A"], dst, env)
+    run(git + ["commit", "-qm", message], dst, env)
+    return run(["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
+
+
+def repo_copy(dst: Path, raw_params: dict) -> dict:
+    """This repository's files (as git sees them, without dvc.lock, metrics/ and benchmarks/) in a fresh
+    git repo at `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (ROOT / f).is_file() and f != "dvc.lock" and not f.startswith(("metrics/", "benchmarks/")):
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / f, dst / f)
+    (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT", "WORLD_SIZE"):
+        env.pop(var, None)
+    run(["git", "init", "-q"], dst, env)
+    commit(dst, env, "copy")
+    return env
+
+
+def env_for(tmp_path: Path) -> dict:
+    """The environment of a torchrun test: helpers importable by the workers, one thread per rank on this
+    2-core machine, and an MLflow store of the test's own."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "OMP_NUM_THREADS": "1",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A port nothing listens on (it was free a moment ago and its socket is closed)."""
+    return free_port()
+
+
+def empty_mlflow_server(url: str) -> None:
+    """Delete every registered model and every run on the tracking server at `url`, so a test that shares the
+    session's server sees only what it logs itself. (Experiments stay: MLflow keeps deleted names taken.)"""
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+    for model in client.search_registered_models():
+        client.delete_registered_model(model.name)
+    experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    for r in client.search_runs(experiments, run_view_type=ViewType.ACTIVE_ONLY, max_results=50000):
+        client.delete_run(r.info.run_id)
+
+
+def write_idx(path: Path, array) -> None:
+    """An IDX file (LeCun's MNIST format) of a uint8 array, gzipped when the name ends in .gz."""
+    import gzip
+    import struct
+
+    import numpy as np
+
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+
+
+def fake_idx_dir(root: Path, n_train: int = 40, n_test: int = 12) -> Path:
+    """A Fashion-MNIST-like directory of IDX files (images gzipped, labels plain) holding noise."""
+    import numpy as np
+
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, (n,)))  # plain, not gzipped
+    return root
+
+
+def image_folder(root: Path, per_class: int = 10, classes=("cats", "dogs")) -> Path:
+    """An image folder data set: one subfolder per class of noise PNGs in mixed sizes and modes."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            size = (40, 30) if i % 2 else (24, 24)  # mixed sizes and modes are fitted to image_size
+            img = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8))
+            (img.convert("L") if i == 0 else img).save(root / cls / f"{i}.png")
+    return root

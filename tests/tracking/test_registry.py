@@ -1,0 +1,49 @@
+"""Generators as MLflow models and the registry, on a real sqlite MLflow store."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from dcgan_lab.tracking.registry import log_generator, register_best
+from dcgan_lab.tracking.runs import RunLogger
+from helpers import generator_checkpoint
+
+
+def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tmp_path, monkeypatch):
+    import mlflow.pytorch
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    runs = []
+    for seed in (0, 1):
+        g = generator_checkpoint(tmp_path / f"g{seed}.pt", seed)
+        logger = RunLogger.start("final", seed, {}, {}, root=tmp_path)
+        uri = log_generator(logger.client, logger.run_id, tmp_path / f"g{seed}.pt")
+        runs.append((logger, uri, g))
+    client = runs[0][0].client
+
+    logger, uri, g = runs[1]
+    loaded = mlflow.pytorch.load_model(uri)
+    z = torch.randn(3, 8)
+    with torch.inference_mode():
+        assert torch.allclose(loaded(z), g(z)) and loaded(z).shape == (3, 1, 16, 16)
+    info = mlflow.models.get_model_info(uri)
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 8]
+    assert list(info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, 16, 16]
+    assert info.saved_input_example_info is not None
+    # The same checkpoint again: the model is not logged twice.
+    assert log_generator(client, logger.run_id, tmp_path / "g1.pt") == uri
+    assert client.get_run(logger.run_id).data.tags["model.uri"] == uri
+
+    candidates = [(5.0, runs[0][0].run_id, runs[0][1]), (2.5, runs[1][0].run_id, runs[1][1]),
+                  (math.nan, "x", "y")]
+    assert register_best(client, candidates, "gen-test") == "1"
+    assert register_best(client, candidates, "gen-test") == "1"  # idempotent
+    (version,) = client.search_model_versions("name = 'gen-test'")
+    assert version.run_id == runs[1][0].run_id and version.tags["fid"] == "2.5"
+    assert client.get_run(runs[1][0].run_id).data.tags["model.registered"] == "gen-test/1"
+    registered = mlflow.pytorch.load_model("models:/gen-test/1")
+    with torch.inference_mode():
+        assert torch.allclose(registered(z), g(z))
+    assert register_best(client, [(math.nan, "x", "y")], "gen-test") is None

@@ -1,0 +1,85 @@
+"""The training loop on the real models at tiny sizes: hooks at their schedules, determinism, and a resume
+that is bitwise equal to an uninterrupted run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dcgan_lab.training.loop import Hooks, Schedule, fit, history_frame
+from helpers import with_train
+
+CPU = torch.device("cpu")
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_logs_every_step_and_is_deterministic(params, images):
+    logged = []
+    hooks_seen = []
+    evaluated = []
+    hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
+                  on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)),
+                  on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval() and None)
+    run1 = fit(params, params.variant("final"), images, CPU, seed=0, hooks=hooks)
+    g1, h1 = run1.g, history_frame(run1)
+    assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
+    assert [s for chunk in logged for s in chunk] == list(h1["step"])
+    assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
+    assert hooks_seen[-1][1] == params.train.max_steps
+    assert evaluated == [(5, True), (10, True), (12, True)]  # every eval_every steps and at the end, in train mode
+    run2 = fit(params, params.variant("final"), images, CPU, seed=0)
+    g2, h2 = run2.g, history_frame(run2)
+    assert h1.equals(h2)
+    assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
+    h3 = history_frame(fit(params, params.variant("final"), images, CPU, seed=1))
+    assert not h1.equals(h3)  # another seed is another run
+
+
+def test_schedule_says_which_steps_end_epochs_evaluate_and_checkpoint():
+    s = Schedule(steps_per_epoch=16, total=40, log_every=5, eval_every=15, checkpoint_every=7)
+    assert [n for n in range(1, 41) if s.epoch_end(n)] == [16, 32, 40]
+    assert [n for n in range(1, 41) if s.evaluates(n)] == [15, 30, 40]
+    assert [n for n in range(1, 41) if s.checkpoints(n)] == [7, 14, 21, 28, 35, 40]
+    off = Schedule(steps_per_epoch=16, total=40, log_every=5, eval_every=0, checkpoint_every=0)
+    assert not any(off.evaluates(n) for n in range(1, 41)) and [n for n in range(1, 41) if off.checkpoints(n)] == [40]
+
+
+@pytest.mark.parametrize("variant", ["baseline", "final"])  # final: augmentation draws from its own stream
+def test_resumed_run_is_bitwise_equal_to_an_uninterrupted_one(params, images, variant):
+    # 16 steps per epoch: checkpoints at 7 and 14 fall mid-epoch, the end crosses an epoch boundary.
+    p = with_train(params, max_steps=20, checkpoint_every=7, eval_every=0)
+    snapshots = []
+    full = fit(p, p.variant(variant), images, CPU, seed=3, hooks=Hooks(on_checkpoint=snapshots.append))
+    assert [s["step"] for s in snapshots] == [7, 14, 20]
+    torch.manual_seed(12345)  # whatever the process did in between must not matter
+    for snapshot in snapshots[:2]:
+        resumed = fit(p, p.variant(variant), images, CPU, seed=3, resume=snapshot)
+        assert same_weights(resumed.g.state_dict(), full.g.state_dict())
+        assert same_weights(resumed.d.state_dict(), full.d.state_dict())
+        assert same_weights(resumed.ema.model.state_dict(), full.ema.model.state_dict())
+        assert same_weights(resumed.opt_g.state_dict()["state"][0], full.opt_g.state_dict()["state"][0])
+        assert history_frame(resumed).equals(history_frame(full))
+
+
+def test_best_generator_survives_a_resume(params, images):
+    p = with_train(params, max_steps=20, checkpoint_every=10, eval_every=5)
+    scores = iter([5.0, 1.0, 3.0, 4.0] * 2)  # best at step 10, found before the checkpoint
+    snapshots = []
+    fit(p, p.variant("baseline"), images, CPU, hooks=Hooks(on_eval=lambda s, g: next(scores),
+                                                           on_checkpoint=snapshots.append))
+    scores = iter([3.0, 4.0])
+    resumed = fit(p, p.variant("baseline"), images, CPU, resume=snapshots[0],
+                  hooks=Hooks(on_eval=lambda s, g: next(scores)))
+    assert resumed.best["step"] == 10 and resumed.best["score"] == 1.0
+
+
+def test_deterministic_on_cpu_by_default(params, images):
+    p = with_train(params, max_steps=8)
+    a = fit(p, p.variant("improved"), images, CPU, seed=1)
+    assert torch.are_deterministic_algorithms_enabled()
+    b = fit(p, p.variant("improved"), images, CPU, seed=1)
+    assert same_weights(a.g.state_dict(), b.g.state_dict()) and history_frame(a).equals(history_frame(b))
+

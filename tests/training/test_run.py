@@ -1,0 +1,78 @@
+"""What a user sees when a training run cannot go on: one line naming the problem, a FAILED MLflow run
+with the reason, the last good checkpoint kept, and no half-written outputs; and a run that resumes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dcgan_lab.core.errors import OutputError
+from dcgan_lab.core.paths import run_paths
+from dcgan_lab.gan.checkpoint import load_generator
+from dcgan_lab.training.guard import Diverged
+from dcgan_lab.training.run import train_variant
+from helpers import prepared, with_train
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def paths_under(root: Path, variant: str = "baseline", seed: int = 0):
+    """The run's paths as the train stage derives them from dvc.yaml's roots, under `root`."""
+    return run_paths(variant, seed, root / "models", root / "checkpoints", root / "metrics" / "train")
+
+
+def test_divergence_fails_the_mlflow_run_with_the_reason_and_keeps_the_last_checkpoint(params, tmp_path, store):
+    p = with_train(params, max_steps=12, checkpoint_every=5, inject_nan_at=7, eval_every=0)
+    paths = paths_under(tmp_path)
+    with pytest.raises(Diverged, match=r"^training diverged at step 7: loss_d is nan$"):
+        train_variant(p, "baseline", 0, prepared(tmp_path), paths)
+    (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure_reason"].startswith("training diverged at step 7: loss_d is nan")
+    assert str(paths.state) in run.data.tags["failure_reason"]
+    assert json.loads(paths.state.with_suffix(".json").read_text())["step"] == 5
+    assert not paths.model.path.exists() and not paths.train_metrics.exists()
+
+
+def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
+    p = with_train(params, max_steps=12, checkpoint_every=5, inject_nan_at=7, eval_every=0, on_divergence="rollback")
+    paths = paths_under(tmp_path)
+    summary = train_variant(p, "baseline", 0, prepared(tmp_path), paths, tags={"git_commit": "abc"})
+    assert summary["rollbacks"] == 1 and summary["steps"] == 12
+    (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics["lr_scale"] == 0.5
+    assert "step 7: loss_d is nan" in run.data.tags["last_rollback"]
+    assert load_generator(paths.model.checkpoint, ema=True).spec == load_generator(paths.model.checkpoint).spec
+    assert run.data.tags["git_commit"] == "abc" and run.data.tags["mlflow.runName"] == "baseline-seed0"
+    # Everything the later stages read is where the paths say.
+    for path in (paths.model.samples, paths.model.mlflow_run, paths.losses, paths.train_metrics):
+        assert path.is_file(), path
+    assert json.loads(paths.model.mlflow_run.read_text())["run_id"] == run.info.run_id
+    assert json.loads(paths.train_metrics.read_text()) == summary
+
+
+def test_unwritable_output_directory_fails_before_training(params, tmp_path, store):
+    blocker = tmp_path / "models"
+    blocker.write_text("a file where the models directory should be")
+    paths = paths_under(tmp_path)
+    with pytest.raises(OutputError, match=r"models/baseline: cannot write outputs here \(.*\); check the path"):
+        train_variant(params, "baseline", 0, prepared(tmp_path), paths)
+    assert store.get_experiment_by_name("dcgan-lab") is None, "no MLflow run is started for nothing"
+
+
+def test_a_train_stage_run_resumes_with_the_other_stream_setting(params, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    p = with_train(params, max_steps=6, checkpoint_every=3, eval_every=0)
+    data, paths = prepared(tmp_path), paths_under(tmp_path)
+    train_variant(with_train(p, stream=False), "baseline", 0, data, paths)
+    train_variant(with_train(p, stream=True), "baseline", 0, data, paths)  # where batches come from: same run
+    assert "baseline seed 0: resuming from step 6 " in capsys.readouterr().err
