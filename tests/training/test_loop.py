@@ -83,3 +83,53 @@ def test_deterministic_on_cpu_by_default(params, images):
     b = fit(p, p.variant("improved"), images, CPU, seed=1)
     assert same_weights(a.g.state_dict(), b.g.state_dict()) and history_frame(a).equals(history_frame(b))
 
+
+def conv_weights(model: torch.nn.Module) -> list[torch.Tensor]:
+    """Every convolution's trainable weight, in layer order (spectral norm's `original` where it has one)."""
+    return [m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+
+def test_runs_with_the_same_seed_share_init_data_order_and_noise_across_variants(params, images):
+    """What pairing by seed rests on: every variant of the study, trained with the same seed, starts from the
+    same conv weights (batch norm, biases and spectral norm in some variants do not shift the draws), sees the
+    same batches in the same order and the same latent noise. Another seed changes all three."""
+    from dcgan_lab.training.loop import new_state
+
+    def streams(variant: str, seed: int):
+        run = new_state(params, params.variant(variant), 1, CPU, seed)
+        orders = [torch.randperm(512, generator=run.data_gen) for _ in range(2)]  # two epochs' data order
+        noise = torch.randn(3, 16, generator=run.noise_gen)
+        return conv_weights(run.g), conv_weights(run.d), orders, noise
+
+    variants = list(params.ablation.variants)
+    assert len(variants) == 4 and len({str(params.variant(v)) for v in variants}) == 4  # four different models
+    reference = streams(variants[0], seed=1)
+    for variant in variants[1:]:
+        g, d, orders, noise = streams(variant, seed=1)
+        assert len(g) == len(reference[0]) == 4 and len(d) == len(reference[1]) == 4
+        assert all(torch.equal(a, b) for a, b in zip(g, reference[0])), f"{variant}: G init differs"
+        assert all(torch.equal(a, b) for a, b in zip(d, reference[1])), f"{variant}: D init differs"
+        assert all(torch.equal(a, b) for a, b in zip(orders, reference[2])), f"{variant}: data order differs"
+        assert torch.equal(noise, reference[3]), f"{variant}: noise differs"
+    other = streams(variants[0], seed=2)
+    assert not torch.equal(other[0][0], reference[0][0]) and not torch.equal(other[3], reference[3])
+    assert not torch.equal(other[2][0], reference[2][0])
+
+
+def test_the_batches_the_loop_feeds_are_the_same_across_variants(params, images, monkeypatch):
+    """Not only the streams: the loop itself hands two variants with the same seed the same real batches, step
+    by step (recorded at the feeder), while their different models draw different amounts of randomness."""
+    from dcgan_lab.training import batches
+
+    fed: list[torch.Tensor] = []
+    gather = batches.OnDevice.batch
+    monkeypatch.setattr(batches.OnDevice, "batch", lambda self, i: fed.append(gather(self, i)) or fed[-1])
+    runs = {}
+    for variant in ("radford", "final"):  # final adds spectral norm and DiffAugment's draws
+        fed.clear()
+        fit(with_train(params, max_steps=20, eval_every=0, stream=False), params.variant(variant), images, CPU,
+            seed=4)
+        runs[variant] = list(fed)
+    assert len(runs["radford"]) == len(runs["final"]) == 20  # 16 steps per epoch: into the second epoch
+    assert all(torch.equal(a, b) for a, b in zip(runs["radford"], runs["final"]))

@@ -87,7 +87,7 @@ def _activation(name: str) -> nn.Module:
 
 
 class Generator(nn.Module):
-    def __init__(self, spec: GeneratorSpec):
+    def __init__(self, spec: GeneratorSpec, init_seed: int | None = None):
         super().__init__()
         self.spec = spec
         n = _n_stages(spec.image_size)
@@ -109,7 +109,7 @@ class Generator(nn.Module):
         layers.append(nn.ConvTranspose2d(widths[-1], spec.channels, 4, 2, 1, bias=True))
         layers.append(nn.Tanh() if spec.output == "tanh" else nn.Sigmoid())
         self.net = nn.Sequential(*layers)
-        self.apply(init_weights)
+        init_weights(self, init_seed)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         # z: (B, latent_dim) or (B, latent_dim, 1, 1) -> images (B, C, S, S)
@@ -119,7 +119,7 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Returns one logit per image, shape (B,)."""
 
-    def __init__(self, spec: DiscriminatorSpec):
+    def __init__(self, spec: DiscriminatorSpec, init_seed: int | None = None):
         super().__init__()
         self.spec = spec
         n = _n_stages(spec.image_size)
@@ -144,20 +144,30 @@ class Discriminator(nn.Module):
         else:
             raise ValueError(f"head must be conv or gap, got {spec.head!r}")
         self.net = nn.Sequential(*layers)
-        self.apply(init_weights)
+        init_weights(self, init_seed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(-1)
 
 
-def init_weights(module: nn.Module) -> None:
-    """Radford et al.: conv weights ~ N(0, 0.02); batch norm scale ~ N(1, 0.02), shift 0."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        # With spectral norm the trainable tensor is parametrizations.weight.original.
-        weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
-        nn.init.normal_(weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+@torch.no_grad()
+def init_weights(model: nn.Module, seed: int | None = None) -> None:
+    """Radford et al.: conv weights ~ N(0, 0.02); batch norm scale ~ N(1, 0.02); biases and shifts 0.
+
+    Drawn in layer order from two streams seeded by `seed`, one for convolutions and one for batch norm,
+    so two variants built with the same seed start from the same conv weights wherever their shapes match,
+    whatever batch norm, spectral norm or biases one of them adds (the report pairs runs by seed).
+    Without a seed, the streams are seeded from torch's global generator."""
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, ()))
+    convs, norms = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            # With spectral norm the trainable tensor is parametrizations.weight.original.
+            weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
+            weight.normal_(0.0, 0.02, generator=convs)
+            if module.bias is not None:
+                module.bias.zero_()
+        elif isinstance(module, nn.BatchNorm2d):
+            module.weight.normal_(1.0, 0.02, generator=norms)
+            module.bias.zero_()

@@ -101,8 +101,9 @@ def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
 
 def new_state(params: Params, variant: VariantConfig, channels: int, device: torch.device, seed: int,
               rank: int = 0) -> TrainState:
-    """Fresh models, optimizers and random streams for one seed. Separate seeded streams, so that
-    changing augmentation does not change data order or noise, and no two seeds share a stream.
+    """Fresh models, optimizers and random streams for one seed. Separate seeded streams (weight init, data
+    order, noise, augmentation), so that changing one variant flag changes none of the others' draws: runs of
+    two variants with the same seed see the same init where shapes match, the same batches and the same noise.
     Under torchrun every rank shares init and data order; rank r > 0 draws its own noise and augmentation."""
     t = params.train
     base = 1000 * seed
@@ -110,9 +111,13 @@ def new_state(params: Params, variant: VariantConfig, channels: int, device: tor
     def stream(k: int) -> int:
         return base + k if rank == 0 else int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
 
-    torch.manual_seed(base)  # weight init (DDP also broadcasts rank 0's weights)
+    # Weight init from streams of its own per network (k = 4, 5 for G; 6, 7 for D): every variant trained
+    # with this seed starts from the same conv weights where shapes match. The global seed covers the
+    # rest (spectral norm's first power-iteration vectors). DDP also broadcasts rank 0's weights.
+    torch.manual_seed(base)
     g_spec, d_spec = specs_from_params(params, variant, channels)
-    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
+    g = Generator(g_spec, init_seed=base + 4).to(device)
+    d = Discriminator(d_spec, init_seed=base + 6).to(device)
     fused = device.type == "cuda" or None  # fused Adam (one kernel for all parameters) on CUDA
     return TrainState(
         g=g, d=d,
