@@ -32,4 +32,8 @@ def test_quick_train_bench_runs_and_the_reference_trains(params):
     assert row.name.startswith("train final") and row.ours > 0 and row.reference > 0 and row.ratio > 0
     assert row.detail["reference_finite"] and row.detail["ours_finite"]
     assert torch.isfinite(torch.tensor(row.detail["reference_last_losses"])).all()
-    assert rows[-1].ours == "n/a (cpu)"  # MFU only where there is a GPU
+    # MFU on a CPU: the train step's FLOP/s as a share of this CPU's fp32 matmul peak, measured in the same run.
+    peak, mfu = rows[-2], rows[-1]
+    assert peak.name.startswith("fp32 matmul peak, measured") and peak.ours > 0
+    assert mfu.name == "MFU, train step (ours, final)" and 0 < mfu.ours < 100
+    assert mfu.detail["peak_tflops"] == pytest.approx(peak.ours / 1e3)
