@@ -32,8 +32,9 @@ test: setup
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
+# Prints the link that opens the experiment on its training runs (MLflow 3 shows GenAI views by default).
 ui: setup
-	$(BIN)/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db"
+	$(BIN)/dcgan-lab ui --host 127.0.0.1 --port $(UI_PORT)
 
 ablation: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) scripts/ablation.py $(foreach axis,$(GRID),--grid '$(axis)') \

@@ -5,7 +5,7 @@ import torch
 
 from dcgan_lab.core.errors import CheckpointError
 from dcgan_lab.gan.checkpoint import (
-    has_ema, load_discriminator, load_generator, load_meta, save_gan, save_generator,
+    has_discriminator, has_ema, load_discriminator, load_generator, load_meta, save_gan, save_generator,
 )
 from dcgan_lab.gan.models import Discriminator, Generator, specs_from_params
 
@@ -56,3 +56,13 @@ def test_incompatible_checkpoint_is_one_clear_error(params, tmp_path):
         load_generator(tmp_path / "ckpt.pt")
     with pytest.raises(CheckpointError, match="incompatible version"):
         load_generator(tmp_path / "ckpt.pt", ema=True)  # no EMA generator in this file
+
+
+def test_which_networks_a_checkpoint_holds_and_a_file_that_is_no_dict(params, tmp_path):
+    g_spec, d_spec = specs_from_params(params, params.variant("final"), channels=1)
+    save_gan(tmp_path / "ckpt.pt", Generator(g_spec), Discriminator(d_spec))
+    save_generator(tmp_path / "best.pt", Generator(g_spec))
+    assert has_discriminator(tmp_path / "ckpt.pt") and not has_discriminator(tmp_path / "best.pt")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(CheckpointError, match=r"tensor\.pt: not a dcgan-lab GAN checkpoint \(it holds a Tensor"):
+        load_generator(tmp_path / "tensor.pt")

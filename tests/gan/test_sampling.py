@@ -3,7 +3,7 @@
 import torch
 
 from dcgan_lab.gan.models import Generator, GeneratorSpec
-from dcgan_lab.gan.sampling import generate, sample_grid
+from dcgan_lab.gan.sampling import generate, generate_from, latent_noise, latent_walk, sample_grid
 
 
 def test_generate_is_seeded_uint8():
@@ -25,3 +25,34 @@ def test_sample_grid_is_the_eval_mode_samples_and_restores_training_mode():
         first = ((g.eval()(z[:1]) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)[0, 0]
     assert torch.equal(grid[0, 2:34, 2:34], first) and torch.equal(grid[1, 2:34, 2:34], first)
     assert (grid[:, :2] == 255).all()  # white padding between the samples
+
+
+def test_latent_noise_draws_each_sample_alone_and_truncation_bounds_it():
+    z = latent_noise(64, 100, seed=5)
+    assert z.shape == (64, 100) and z.dtype == torch.float32
+    assert torch.equal(latent_noise(1, 100, seed=5)[0], z[0])  # the first sample whatever n is
+    assert torch.equal(latent_noise(10, 100, seed=5), z[:10]) and not torch.equal(latent_noise(1, 100, 6)[0], z[0])
+    t = latent_noise(64, 100, seed=5, truncation=0.5)
+    assert t.abs().max() <= 0.5 and z.abs().max() > 2 and t.std() > 0.2
+    assert torch.equal(t, latent_noise(64, 100, seed=5, truncation=0.5))
+    assert latent_noise(0, 8, seed=0).shape == (0, 8)
+
+
+def test_latent_walk_goes_from_one_end_to_the_other_on_a_line_or_a_great_circle():
+    z0, z1 = latent_noise(2, 64, seed=0)
+    line, arc = latent_walk(z0, z1, 7), latent_walk(z0, z1, 7, spherical=True)
+    for walk in (line, arc):
+        assert walk.shape == (7, 64) and torch.allclose(walk[0], z0) and torch.allclose(walk[-1], z1, atol=1e-5)
+    assert torch.allclose(line[3], (z0 + z1) / 2, atol=1e-6)
+    assert arc.norm(dim=1).min() > line.norm(dim=1).min()  # slerp does not cut through the low-norm middle
+    assert torch.allclose(latent_walk(z0, 2 * z0, 3, spherical=True)[1], 1.5 * z0)  # parallel ends: the line
+
+
+def test_generate_from_is_g_in_eval_mode_as_uint8():
+    torch.manual_seed(0)
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")).train()
+    z = latent_noise(5, 16, seed=1)
+    images = generate_from(g, z, batch_size=2)
+    assert images.shape == (5, 1, 32, 32) and images.dtype == torch.uint8 and not g.training
+    with torch.no_grad():
+        assert torch.equal(images, ((g(z) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))

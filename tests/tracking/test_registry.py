@@ -6,7 +6,10 @@ import math
 
 import torch
 
-from dcgan_lab.tracking.registry import log_generator, register_best
+from dcgan_lab.gan.models import Generator
+from dcgan_lab.tracking.registry import (
+    GraphGenerator, GraphSpec, load_generator, log_generator, register_best,
+)
 from dcgan_lab.tracking.runs import RunLogger
 from helpers import generator_checkpoint
 
@@ -32,6 +35,10 @@ def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tm
     assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 8]
     assert list(info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 1, 16, 16]
     assert info.saved_input_example_info is not None
+    rebuilt = load_generator(uri)  # MLflow 3 stores a torch.export graph: rebuilt as the Generator it was
+    assert isinstance(rebuilt, Generator) and rebuilt.spec == g.spec and not rebuilt.training
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(z), g(z))
     # The same checkpoint again: the model is not logged twice.
     assert log_generator(client, logger.run_id, tmp_path / "g1.pt") == uri
     assert client.get_run(logger.run_id).data.tags["model.uri"] == uri
@@ -46,4 +53,17 @@ def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tm
     registered = mlflow.pytorch.load_model("models:/gen-test/1")
     with torch.inference_mode():
         assert torch.allclose(registered(z), g(z))
+        assert torch.equal(load_generator("models:/gen-test/1")(z), g(z))
     assert register_best(client, [(math.nan, "x", "y")], "gen-test") is None
+
+    # A generator logged before the whole spec was: the graph, with what its params and signature say.
+    old_g = runs[0][2]
+    with mlflow.start_run(run_id=runs[0][0].run_id):
+        old = mlflow.pytorch.log_model(old_g, name="old", input_example=z.numpy(), pip_requirements=[],
+                                       params={"latent_dim": 8, "image_size": 16, "output": "tanh"})
+    graph = load_generator(old.model_uri)
+    assert isinstance(graph, GraphGenerator) and graph.spec == GraphSpec(8, 16, 1, "tanh")
+    assert graph.eval() is graph and graph.spec.pixel_range == (-1.0, 1.0)
+    with torch.inference_mode():
+        assert torch.equal(graph(z), old_g(z))
+

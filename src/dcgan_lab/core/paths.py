@@ -72,6 +72,10 @@ class ModelDir:
     def mlflow_run(self) -> Path:  # the MLflow run that trained it
         return self.path / "mlflow_run.json"
 
+    @property
+    def architecture(self) -> Path:  # torchinfo summaries and layered figures of G and D
+        return self.path / "architecture"
+
 
 def model_dir(models: Path, variant: str, seed: int) -> ModelDir:
     return ModelDir(Path(models) / variant / f"seed{seed}")

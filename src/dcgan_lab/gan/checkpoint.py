@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.errors import CheckpointError
+from ..core.errors import CheckpointError, reason
 from ..core.files import atomic_torch_save
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 
@@ -36,9 +36,13 @@ def _load(path: Path) -> dict:
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason(exc)})") from exc
+    if not isinstance(blob, dict):  # e.g. torch.save of a bare tensor
+        raise CheckpointError(f"{path}: not a dcgan-lab GAN checkpoint (it holds a {type(blob).__name__}, "
+                              f"not the dict of specs and weights save_gan writes)")
+    return blob
 
 
 def _rebuild(path: Path, key: str, model_cls, spec_cls):
@@ -48,7 +52,7 @@ def _rebuild(path: Path, key: str, model_cls, spec_cls):
         model.load_state_dict(blob[key]["state_dict"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise CheckpointError(
-            f"{path}: not a dcgan-lab GAN checkpoint, or one made by an incompatible version ({exc})"
+            f"{path}: not a dcgan-lab GAN checkpoint, or one made by an incompatible version ({reason(exc)})"
         ) from exc
     return model.eval()
 
@@ -60,6 +64,11 @@ def load_generator(path: Path, ema: bool = False) -> Generator:
 
 def has_ema(path: Path) -> bool:
     return "generator_ema" in _load(path)
+
+
+def has_discriminator(path: Path) -> bool:
+    """checkpoint.pt holds D; best.pt (save_generator) holds a generator alone."""
+    return "discriminator" in _load(path)
 
 
 def load_discriminator(path: Path) -> Discriminator:

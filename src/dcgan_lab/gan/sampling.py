@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torchvision.utils import make_grid
 
 from .models import Generator
 from .pixels import to_uint8
@@ -24,8 +23,48 @@ def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.dev
 @torch.inference_mode()
 def sample_grid(g: Generator, z: torch.Tensor) -> torch.Tensor:
     """(3, H, W) uint8 grid of G(z), generated in eval mode (G's mode is restored afterwards)."""
+    from torchvision.utils import make_grid  # here: importing torchvision takes 1.5 s, and only grids need it
+
     was_training = g.training
     g.eval()
     images = to_uint8(g(z), g.spec.pixel_range).cpu()
     g.train(was_training)
     return make_grid(images, nrow=int(len(z) ** 0.5), padding=2, pad_value=255)
+
+
+def latent_noise(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """(n, latent_dim) float32 N(0, 1) noise from a generator seeded with `seed`, drawn one sample at a time,
+    so sample i is the same whatever n is (the first of 64 samples is the one sample of n = 1).
+    With `truncation` T > 0, every entry with |z| > T is drawn again until none is (the truncation trick,
+    as BigGAN and StudioGAN do it): fidelity for variety."""
+    noise = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(n):
+        z = torch.randn(latent_dim, generator=noise)
+        while truncation is not None and (outside := z.abs() > truncation).any():
+            z[outside] = torch.randn(int(outside.sum()), generator=noise)
+        rows.append(z)
+    return torch.stack(rows) if rows else torch.empty(0, latent_dim)
+
+
+def latent_walk(z0: torch.Tensor, z1: torch.Tensor, steps: int, spherical: bool = False) -> torch.Tensor:
+    """(steps, latent_dim) points from z0 to z1, both ends included: on the line, or with `spherical` on the
+    great circle (slerp; White 2016), which keeps the norm a Gaussian latent usually has."""
+    t = torch.linspace(0, 1, steps).unsqueeze(1)  # (steps, 1)
+    omega = torch.arccos(torch.clamp(torch.dot(z0 / z0.norm(), z1 / z1.norm()), -1.0, 1.0))
+    if not spherical or omega.abs() < 1e-6:  # (anti)parallel ends: the line is the only well-defined walk
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+@torch.inference_mode()
+def generate_from(g: torch.nn.Module, z: torch.Tensor, labels: torch.Tensor | None = None,
+                  batch_size: int = 256) -> torch.Tensor:
+    """uint8 (n, C, S, S) images of G(z) (or G(z, labels) for a conditional G) in eval mode, on the CPU."""
+    g = g.cpu().eval()
+    chunks = []
+    for start in range(0, len(z), batch_size):
+        batch = z[start : start + batch_size]
+        out = g(batch) if labels is None else g(batch, labels[start : start + batch_size])
+        chunks.append(to_uint8(out, g.spec.pixel_range))
+    return torch.cat(chunks) if chunks else torch.empty(0, dtype=torch.uint8)

@@ -6,11 +6,18 @@ the generator's pixel range) and an input example, so `mlflow.pytorch.load_model
 images anywhere this package's code travels (it is packed with the model as code_paths).
 Logging is idempotent: a run whose model came from the same checkpoint bytes is not logged again, and
 a run already registered under the name is not registered twice.
+
+MLflow 3 stores a PyTorch model as a torch.export graph (model.pt2), which loads without its Python class:
+`load_generator` rebuilds the Generator from the spec logged with the model and fills it with the graph's
+weights, so what comes back is the same Generator that `gan.checkpoint.load_generator` gives.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+import torch
 
 from ..core.files import sha256_file
 
@@ -21,7 +28,6 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
     """Log the generator of `checkpoint` as an MLflow model in `run_id`; returns its model URI."""
     import mlflow
     import mlflow.pytorch
-    import torch
     from mlflow.models import infer_signature
 
     from .. import __file__ as package_init
@@ -43,11 +49,79 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
             code_paths=[str(Path(package_init).parent)],
             # Stated, not inferred: inference would load the model in a subprocess for every run.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
-            params={"latent_dim": g.spec.latent_dim, "image_size": g.spec.image_size, "output": g.spec.output},
+            params=asdict(g.spec),  # the whole spec: load_generator rebuilds the Generator from it
         )
     client.set_tag(run_id, "model.checkpoint_sha256", sha)
     client.set_tag(run_id, "model.uri", info.model_uri)
     return info.model_uri
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """What sampling needs to know of a generator graph logged without its whole spec (older runs)."""
+
+    latent_dim: int
+    image_size: int
+    channels: int
+    output: str
+
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        from ..gan.pixels import pixel_range_for
+
+        return pixel_range_for(self.output)
+
+
+class GraphGenerator(torch.nn.Module):
+    """A generator graph MLflow gave back without its class: G(z), with a GraphSpec. It was exported in eval
+    mode and cannot switch (torch.export graphs refuse train()/eval()), so both leave it as it is."""
+
+    def __init__(self, graph: torch.nn.Module, spec: GraphSpec):
+        super().__init__()
+        self.graph, self.spec = graph, spec
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.graph(z)
+
+    def train(self, mode: bool = True) -> "GraphGenerator":
+        return self
+
+
+def load_generator(uri: str):
+    """The generator logged at `uri` (runs:/<run_id>/generator, models:/<name>/<version>) in eval mode on the
+    CPU, from the current MLflow tracking URI: a Generator, rebuilt from the spec logged with it. A model
+    logged with only latent_dim, image_size and output comes back as a GraphGenerator (callable, with a
+    GraphSpec; no layers to show). Raises what MLflow raises for an unknown run, model or file."""
+    import mlflow
+    import mlflow.pytorch
+
+    from ..gan.models import Generator, GeneratorSpec
+
+    model = mlflow.pytorch.load_model(uri, map_location="cpu")
+    if isinstance(getattr(model, "spec", None), GeneratorSpec):  # the pickle format keeps the class
+        return model.eval()
+    info = mlflow.models.get_model_info(uri)
+    params = mlflow.get_logged_model(info.model_id).params if info.model_id else {}
+    names = [f.name for f in fields(GeneratorSpec)]
+    if all(name in params for name in names):
+        types = {f.name: f.type for f in fields(GeneratorSpec)}
+        spec = GeneratorSpec(**{k: _parse(params[k], types[k]) for k in names})
+        g = Generator(spec).eval()
+        g.load_state_dict(model.state_dict())
+        z = torch.randn(2, spec.latent_dim, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            if torch.allclose(g(z), model(z), atol=1e-5):
+                return g
+    outputs = info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"]  # (-1, C, S, S)
+    latent_dim = info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][-1]
+    if "output" not in params:
+        raise ValueError("no 'output' param with the model: not a generator logged by dcgan-lab")
+    return GraphGenerator(model, GraphSpec(int(latent_dim), int(outputs[-1]), int(outputs[1]), params["output"]))
+
+
+def _parse(text: str, kind: str):
+    """A logged param (MLflow keeps strings) back as the spec field's type."""
+    return {"int": int, "bool": lambda t: t == "True"}.get(kind, str)(text)
 
 
 def register_best(client, candidates: list[tuple[float, str, str]], name: str) -> str | None:

@@ -1,0 +1,1 @@
+"""`dcgan-lab`: sample, interpolate and inspect trained generators, and read the ablation's verdicts."""
