@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dcgan_lab.core import paths
 from dcgan_lab.core.device import resolve_device
-from dcgan_lab.core.files import atomic_write_text
+from dcgan_lab.core.files import atomic_write_text, ensure_writable
 from dcgan_lab.core.stage import run_stage
 from dcgan_lab.data.splits import load_split, read_manifest
 from dcgan_lab.evaluation.classifier import check_accuracy, save_classifier, train_classifier
@@ -15,6 +15,7 @@ from dcgan_lab.evaluation.classifier import check_accuracy, save_classifier, tra
 def main(params, args):
     data = Path(args.data)
     manifest = read_manifest(data)
+    ensure_writable(Path(args.out), Path(args.metrics).parent)  # before training, not after
     model, metrics = train_classifier(
         params.classifier, load_split(data, "train"), load_split(data, "test"),
         n_classes=len(manifest["classes"]), device=resolve_device(params.train.device),

@@ -16,7 +16,7 @@ import torch
 
 from dcgan_lab.core.config import Params
 from dcgan_lab.core.params import parse_params
-from helpers import free_port, random_images, raw_params_file, shrink
+from helpers import free_port, random_images, raw_params_file, shrink, trained_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +27,13 @@ def raw_params() -> dict:
 @pytest.fixture
 def params(raw_params) -> Params:
     return parse_params(shrink(raw_params))
+
+
+@pytest.fixture(scope="session")
+def model_dir(raw_params, tmp_path_factory) -> Path:
+    """models/final/seed0 as the train stage writes it, from a few real steps at tiny widths (helpers.
+    trained_model_dir); shared by the tests of the `dcgan-lab` command, which only read it."""
+    return trained_model_dir(tmp_path_factory.mktemp("models") / "final" / "seed0", parse_params(shrink(raw_params)))
 
 
 @pytest.fixture

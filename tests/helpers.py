@@ -90,6 +90,16 @@ def run(cmd, cwd, env, check=True, timeout=900):
     return result
 
 
+def tree_sha256(root: Path, names=None) -> dict[str, str]:
+    """{path relative to root: sha256} of every file under `root` (or under root/<name> for each of `names`),
+    and "folder" for each folder: what a step that must write nothing can be compared on before and after."""
+    out = {}
+    for top in ([root] if names is None else [root / n for n in names]):
+        for p in sorted(top.rglob("*")) if top.is_dir() else []:
+            out[p.relative_to(root).as_posix()] = "folder" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
 def commit(dst: Path, env: dict, message: str) -> str:
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     run(git + ["add", "-A"], dst, env)
@@ -107,7 +117,10 @@ def repo_copy(dst: Path, raw_params: dict) -> dict:
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst / f)
     (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # The copy runs its own code (src/ first on the path, before the editable install's): what was copied is
+    # what the stages and their code hashes see, whatever happens to the working tree meanwhile.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "PYTHONPATH": str(dst / "src")}
     for var in ("MLFLOW_TRACKING_URI", "DVC_EXP_NAME", "DVC_EXP_BASELINE_REV", "DVC_ROOT", "WORLD_SIZE"):
         env.pop(var, None)
     run(["git", "init", "-q"], dst, env)
@@ -186,3 +199,50 @@ def image_folder(root: Path, per_class: int = 10, classes=("cats", "dogs")) -> P
             img = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8))
             (img.convert("L") if i == 0 else img).save(root / cls / f"{i}.png")
     return root
+
+
+DCGAN_LAB = Path(sys.executable).parent / "dcgan-lab"  # the console script `pip install` made
+
+
+def dcgan_lab(*args, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the installed `dcgan-lab` command as a user does; stdout and stderr as text."""
+    return subprocess.run([str(DCGAN_LAB), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def dcgan_lab_all(*commands: tuple, cwd: Path | None = None, env: dict | None = None
+                  ) -> list[subprocess.CompletedProcess]:
+    """Several `dcgan-lab` commands at once (each one is mostly Python importing torch), in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: dcgan_lab(*args, cwd=cwd, env=env), commands))
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    """The one `error: ...` line a failed command printed, after checking that it is all it printed on stderr
+    and that it exited 2 without a traceback."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def trained_model_dir(path: Path, params) -> Path:
+    """A model directory as the train stage writes it (checkpoint.pt with G, D and the EMA of G; best.pt with
+    the generator of the first quick eval), from real training steps of the `final` variant (spectral norm
+    in D, EMA) on noise images at the shrunk params' tiny widths."""
+    from dcgan_lab.gan.checkpoint import save_gan, save_generator
+    from dcgan_lab.gan.models import Generator
+    from dcgan_lab.training.loop import Hooks, fit
+
+    run = fit(params, params.variant("final"), random_images(256), torch.device("cpu"), seed=0,
+              hooks=Hooks(on_eval=lambda step, g: float(step)))  # the first eval "scores" best
+    g, d = run.g.cpu().eval(), run.d.cpu().eval()
+    save_gan(path / "checkpoint.pt", g, d, ema=run.ema.model.cpu(), steps=run.step, variant="final", seed=0)
+    best = Generator(g.spec)
+    best.load_state_dict(run.best["state"])
+    save_generator(path / "best.pt", best, steps=run.best["step"], fid_quick=run.best["score"])
+    return path
+

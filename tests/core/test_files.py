@@ -2,17 +2,22 @@
 
 import hashlib
 import json
+import os
+import resource
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 
 import pytest
 import torch
 
 from dcgan_lab.core.errors import OutputError
 from dcgan_lab.core.files import (
-    atomic_dir, atomic_torch_save, atomic_write_text, code_hash, ensure_writable, sha256_file,
+    atomic_dir, atomic_torch_save, atomic_write_text, code_hash, ensure_writable, save_torch, sha256_file,
 )
 from helpers import ROOT
 
@@ -48,11 +53,80 @@ def test_atomic_torch_save_keeps_the_old_file_when_saving_fails(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["x.pt"]  # no temp file left
 
 
+def test_outputs_get_the_modes_the_umask_gives_not_the_private_ones_of_temp_files(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    atomic_torch_save({"w": torch.ones(1)}, tmp_path / "x.pt")
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "a.txt").write_text("a")
+    assert stat.S_IMODE((tmp_path / "x.pt").stat().st_mode) == 0o666 & ~umask  # mkstemp's would be 0600
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o777 & ~umask  # mkdtemp's would be 0700
+
+
 def test_atomic_write_text_replaces_whole_files(tmp_path):
     path = tmp_path / "m" / "eval.json"
     atomic_write_text(path, json.dumps({"fid": 1.0}))
     atomic_write_text(path, json.dumps({"fid": 2.0}))
     assert json.loads(path.read_text()) == {"fid": 2.0} and [p.name for p in path.parent.iterdir()] == ["eval.json"]
+
+
+@contextmanager
+def file_size_limit(nbytes: int):
+    """Writes past `nbytes` fail with EFBIG, as on a full disk: RLIMIT_FSIZE, with SIGXFSZ ignored so that the
+    write fails instead of the signal killing the process (Python ignores it already; said here to be sure)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+def test_a_write_that_fails_for_lack_of_space_keeps_the_old_file_and_says_so_in_one_line(tmp_path):
+    """Disk full (here: a file-size limit) while a checkpoint, a text file or an output folder is written: an
+    OutputError naming the file and the OS's reason, the previous version intact, no temp file left."""
+    path = tmp_path / "seed0" / "state.pt"
+    atomic_torch_save({"step": 100, "w": torch.ones(10)}, path)  # a small previous checkpoint
+    (tmp_path / "eval.json").write_text("{}")
+    big = {"step": 200, "w": torch.ones(1 << 20)}  # 4 MiB
+    with file_size_limit(256 << 10):
+        with pytest.raises(OutputError) as info:
+            atomic_torch_save(big, path)
+        with pytest.raises(OutputError, match=r"/fresh\.pt: could not write it \(File too large\); nothing was "
+                                              r"written$"):
+            atomic_torch_save(big, tmp_path / "seed0" / "fresh.pt")
+        with pytest.raises(OutputError, match=r"/eval\.json: could not write it \(File too large\); the previous "
+                                              r"file is kept$"):
+            atomic_write_text(tmp_path / "eval.json", "x" * (512 << 10))
+        with pytest.raises(OutputError, match=r"/prepared: could not write it \(File too large\); nothing was "
+                                              r"written$"):
+            with atomic_dir(tmp_path / "prepared") as tmp:
+                save_torch({"images": torch.zeros(1 << 20, dtype=torch.uint8)}, tmp / "train.pt")
+    assert str(info.value) == f"{path}: could not write it (File too large); the previous checkpoint is kept"
+    assert isinstance(info.value.__cause__, Exception) and "\n" not in str(info.value)
+    old = torch.load(path, weights_only=True)
+    assert old["step"] == 100 and torch.equal(old["w"], torch.ones(10))
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.pt"]  # no temp file left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eval.json", "seed0"]  # nor a temp folder
+    assert (tmp_path / "eval.json").read_text() == "{}"
+
+
+def test_a_failed_read_inside_atomic_dir_is_not_reported_as_a_write(tmp_path):
+    """Only writes become OutputErrors: an input that cannot be read (an OSError too) stays what it is."""
+    with pytest.raises(FileNotFoundError):
+        with atomic_dir(tmp_path / "out"):
+            (tmp_path / "missing-input.png").read_bytes()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_dir_cannot_write_next_to_a_file_it_is_not_allowed_to(tmp_path):
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(OutputError, match=r"blocker/prepared: cannot write outputs here \(.*\); check the path and "
+                                          r"its permissions$"):
+        with atomic_dir(tmp_path / "blocker" / "prepared"):
+            pass
 
 
 def test_ensure_writable_creates_folders_and_names_the_one_it_cannot_use(tmp_path):

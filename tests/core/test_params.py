@@ -119,6 +119,8 @@ def test_missing_file_and_bad_yaml_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"bad\.yaml: not valid YAML") as info:
         load_params(bad)
     assert "\n" not in str(info.value).split(" (")[0]
+    assert str(info.value) == (f"{bad}: not valid YAML (while parsing a flow sequence: expected ',' or ']', but got "
+                               "'<stream end>' at line 2, column 1)")  # one line, with where it went wrong
     bad.write_text("- a list\n- not sections\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping of sections, got list"):
         load_params(bad)

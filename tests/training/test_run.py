@@ -58,6 +58,14 @@ def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
         assert path.is_file(), path
     assert json.loads(paths.model.mlflow_run.read_text())["run_id"] == run.info.run_id
     assert json.loads(paths.train_metrics.read_text()) == summary
+    # The architecture beside the checkpoint, and in the MLflow run: torchinfo tables and figures of G and D.
+    names = ["discriminator.png", "discriminator.txt", "generator.png", "generator.txt"]
+    architecture = paths.model.path / "architecture"
+    assert sorted(p.name for p in architecture.iterdir()) == names
+    g_params = sum(p.numel() for p in load_generator(paths.model.checkpoint).parameters())
+    assert f"Total params: {g_params:,}\n" in (architecture / "generator.txt").read_text()
+    assert sorted(a.path for a in store.list_artifacts(run.info.run_id, "architecture")) == [
+        f"architecture/{name}" for name in names]
 
 
 def test_unwritable_output_directory_fails_before_training(params, tmp_path, store):

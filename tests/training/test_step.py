@@ -54,9 +54,14 @@ def test_step_equals_the_textbook_step_that_also_computes_d_gradients_in_the_g_p
         loss_d = (F.binary_cross_entropy_with_logits(real_logits.view(-1), ones)
                   + F.binary_cross_entropy_with_logits(fake_logits.view(-1), zeros))
         opt_d.zero_grad(), loss_d.backward(), opt_d.step()
+        d_phase = [p.grad.clone() for p in d.parameters()]
         loss_g = F.binary_cross_entropy_with_logits(d(aug(fake)).view(-1), ones)
         opt_g.zero_grad(), loss_g.backward(), opt_g.step()
         assert all(p.grad is not None for p in d.parameters())  # the textbook step did compute them
+        # ... in the G phase too (added to the D phase's), where our step left D's gradients as the D phase
+        # made them: its G phase computed none.
+        assert any(not torch.equal(p.grad, q) for p, q in zip(d.parameters(), d_phase))
+        assert all(torch.equal(p.grad, q) for p, q in zip(ours[1].parameters(), d_phase))
     for a, b in zip(ours, textbook):
         for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
             assert torch.equal(x, y), name

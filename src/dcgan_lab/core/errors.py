@@ -27,3 +27,22 @@ class DataError(UserError, ValueError):
 
 class OutputError(UserError, OSError):
     """An output location that cannot be written."""
+
+
+class Stopped(Exception):
+    """Work stopped on request (a signal), with what was saved; the stage exits with `exit_code`."""
+
+    exit_code = 1
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong in `exc`, on one line, for a UserError that wraps it: the type and the first line of the
+    message (torch's load_state_dict puts a header first and each mismatch on a line of its own: the first
+    mismatch is kept, the others counted); a KeyError names the missing entry."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"KeyError: it has no {exc.args[0]!r} entry"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):  # "Error(s) in loading state_dict for Generator:"
+        more = f" (and {len(lines) - 2} more like it)" if len(lines) > 2 else ""
+        return f"{type(exc).__name__}: {lines[1]}{more}"
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -172,8 +172,12 @@ def read_raw(text: str, source: str | Path) -> dict:
     """The YAML text of a params file as a plain dict (`source` names it in errors)."""
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({exc})") from exc
+    except yaml.YAMLError as exc:  # str(exc) spans several lines (context, the line, a caret): say it in one
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = ": ".join(filter(None, (getattr(exc, "context", None), getattr(exc, "problem", None))))
+        what = what or "a syntax error"
+        raise ConfigError(f"{source}: not valid YAML ({what}{where})") from exc
     if raw is not None and not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping of sections, got {type(raw).__name__}")
     return raw or {}

@@ -7,7 +7,7 @@ import sys
 from typing import Callable
 
 from .config import Params
-from .errors import UserError
+from .errors import Stopped, UserError
 from .params import load_params
 from .paths import PARAMS_FILE
 
@@ -21,3 +21,10 @@ def run_stage(main: Callable[[Params, argparse.Namespace], None], parser: argpar
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as exc:  # SIGTERM / Ctrl-C during training: saved, and says how to go on
+        print(f"stopped: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside the training loop: nothing to save
+        print("stopped: interrupted; outputs are written whole or not at all, and a rerun resumes from the last "
+              "checkpoint written", file=sys.stderr)
+        sys.exit(130)

@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-
 from ..core import paths
 from ..core.config import DataConfig
-from ..core.files import atomic_dir
+from ..core.files import atomic_dir, save_torch
 from .sources import decode_to_file, fit_size, load_splits, plan_folder
 from .splits import tensor_sha256
 
@@ -36,7 +34,7 @@ def prepare(cfg: DataConfig, out_dir: Path, cache_dir: Path | None = None) -> di
         manifest = {"dataset": cfg.dataset, "image_size": cfg.image_size, "classes": classes, "splits": {}}
         for name, (x, y) in splits.items():
             x = fit_size(x, cfg.image_size).contiguous()
-            torch.save({"images": x, "labels": y}, paths.split_file(tmp, name))
+            save_torch({"images": x, "labels": y}, paths.split_file(tmp, name))
             manifest["splits"][name] = {
                 "n": len(x),
                 "shape": list(x.shape[1:]),

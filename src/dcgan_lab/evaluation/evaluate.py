@@ -18,7 +18,8 @@ from ..core import paths
 from ..core.config import EvaluateConfig, MlflowConfig, Params
 from ..core.device import resolve_device
 from ..core.errors import EvaluationError
-from ..core.files import atomic_write_text, code_hash
+from ..core.files import atomic_write_text, code_hash, ensure_writable
+from ..core.progress import Progress
 from ..data.splits import load_split, read_manifest
 from ..gan.checkpoint import has_ema, load_generator, load_meta
 from ..gan.models import Generator
@@ -121,6 +122,18 @@ def real_reference(real: torch.Tensor, cfg: EvaluateConfig, classifier_path: Pat
             "n_per_half": half, "real_split": cfg.real_split}
 
 
+def check_inputs(variants: list[str], seeds: list[int], classifier_path: Path, models: Path) -> None:
+    """Read the classifier (class coverage needs it whatever the extractor) and every generator to be scored:
+    a missing or broken file stops the stage in seconds, not after the runs before it were scored."""
+    classifier.load_classifier(classifier_path)
+    for run in (paths.model_dir(models, name, seed) for name in variants for seed in seeds):
+        load_generator(run.checkpoint)
+        if has_ema(run.checkpoint):
+            load_generator(run.checkpoint, ema=True)
+        if run.best.exists():
+            load_generator(run.best)
+
+
 def evaluate_runs(
     cfg: EvaluateConfig,
     device: torch.device,
@@ -132,19 +145,24 @@ def evaluate_runs(
     models: Path,
 ) -> dict[str, dict[str, dict]]:
     """{variant: {"seed<k>": metrics}} for every variant and seed of the ablation."""
+    runs = [(name, seed, paths.model_dir(models, name, seed)) for name in variants for seed in seeds]
+    # Generation and feature extraction per generator: the last one of each run, its best and its EMA.
+    progress = Progress(sum(1 + run.best.exists() + has_ema(run.checkpoint) for _, _, run in runs), "evaluate",
+                        unit="generator")
     results: dict[str, dict[str, dict]] = {}
-    for name in variants:
-        for seed in seeds:
-            run = paths.model_dir(models, name, seed)
-            r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device)
-            if run.best.exists():  # the best generator by quick FID during training, same protocol
-                best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device)
-                r.update(best_step=load_meta(run.best)["steps"], **{f"best_{k}": best[k] for k in HEADLINE})
-            if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
-                ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path,
-                                       device)
-                r.update(**{f"ema_{k}": ema[k] for k in HEADLINE}, ema_fid_delta=ema["fid"] - r["fid"])
-            results.setdefault(name, {})[f"seed{seed}"] = r
+    for name, seed, run in runs:
+        r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device)
+        progress.update(now=f"{name} seed {seed}")
+        if run.best.exists():  # the best generator by quick FID during training, same protocol
+            best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device)
+            r.update(best_step=load_meta(run.best)["steps"], **{f"best_{k}": best[k] for k in HEADLINE})
+            progress.update(now=f"{name} seed {seed} best")
+        if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
+            ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device)
+            r.update(**{f"ema_{k}": ema[k] for k in HEADLINE}, ema_fid_delta=ema["fid"] - r["fid"])
+            progress.update(now=f"{name} seed {seed} EMA")
+        results.setdefault(name, {})[f"seed{seed}"] = r
+    progress.close()
     return results
 
 
@@ -195,7 +213,9 @@ def evaluate_stage(params: Params, data_dir: Path, classifier_dir: Path, models:
     the scores and generators to each run's MLflow record. Returns (results, reference, registered version)."""
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)
+    ensure_writable(out.metrics)
     real, sha = load_real(cfg, data_dir)
+    check_inputs(list(params.ablation.variants), list(params.ablation.seeds), classifier_path, models)
     results = evaluate_runs(cfg, device, list(params.ablation.variants), list(params.ablation.seeds), real, sha,
                             classifier_path, models)
     accuracy = classifier.classifier_meta(classifier_path).get("test_accuracy")

@@ -155,6 +155,8 @@ class QuickFID:
                  n_samples: int, device: torch.device):
         self.real, self.cfg, self.n, self.device = real[:n_samples], cfg, n_samples, device
         self.kwargs = extractor_kwargs(cfg, classifier_path)
+        if self.kwargs["feature_extractor"] == classifier.EXTRACTOR_NAME:
+            classifier.load_classifier(classifier_path)  # missing or broken: stop now, not at the first quick FID
         self.cache_name = reference_cache_name(self.kwargs, split_sha256, len(self.real))
 
     def __call__(self, g: Generator) -> float:

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import ConfigError
+from ..core.progress import Progress
 
 REPORT_METRICS = ("fid", "is", "kid", "precision", "recall", "best_fid")
 
@@ -46,9 +47,17 @@ def queue_args(point: dict[str, str], fixed: dict[str, str]) -> list[str]:
     return ["dvc", "exp", "run", "--queue", *sets]
 
 
+def queue_status(cwd: Path) -> tuple[str, int]:
+    """`dvc queue status` and how many experiments in it have ended (Success or Failed)."""
+    status = subprocess.run(["dvc", "queue", "status"], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return status, sum(line.split()[-1:] in (["Success"], ["Failed"]) for line in status.splitlines())
+
+
 def run_queue(points: list[dict[str, str]], fixed: dict[str, str], jobs: int, cwd: Path,
               poll_seconds: float = 10.0) -> str:
-    """Queue every point, start `jobs` workers, wait until the queue is empty; returns `dvc queue status`."""
+    """Queue every point, start `jobs` workers, wait until the queue is empty (a progress bar of the
+    experiments that ended); returns `dvc queue status`."""
+    _, ended_before = queue_status(cwd)  # the queue remembers earlier experiments
     for point in points:
         subprocess.run(queue_args(point, fixed), cwd=cwd, check=True)
     # Workers share the cores: without a thread cap each takes all of them and oneDNN convolutions slow
@@ -56,10 +65,13 @@ def run_queue(points: list[dict[str, str]], fixed: dict[str, str], jobs: int, cw
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
     subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=cwd, check=True,
                    env={**os.environ, "OMP_NUM_THREADS": threads})
+    progress = Progress(len(points), "dvc queue", unit="experiment")
     while True:
-        status = subprocess.run(["dvc", "queue", "status"], cwd=cwd, capture_output=True, text=True,
-                                check=True).stdout
+        status, ended = queue_status(cwd)
+        if ended - ended_before > progress.n:
+            progress.update(ended - ended_before - progress.n)
         if not any(word in status for word in ("Queued", "Running")):
+            progress.close()
             return status
         time.sleep(poll_seconds)
 

@@ -3,10 +3,20 @@ the sample grids (a row per variant, a column per seed)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ..core.files import atomic_write_bytes
+
+
+def _save(fig, path: Path, dpi: int) -> None:
+    """The figure as a PNG, written whole or not at all (a full disk is one line naming the file)."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=dpi)
+    atomic_write_bytes(path, png.getvalue())
 
 
 def _pyplot():
@@ -34,7 +44,7 @@ def plot_metric(summary: pd.DataFrame, table: pd.DataFrame, metric: str, path: P
     ax.set_title(f"{metric} per variant")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, 120)
     plt.close(fig)
 
 
@@ -50,7 +60,7 @@ def plot_losses(losses: dict[str, pd.DataFrame], path: Path, window: int = 25) -
         ax.set_xlabel("step")
     axes[1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    _save(fig, path, 120)
     plt.close(fig)
 
 
@@ -70,5 +80,5 @@ def side_by_side(grids: dict[tuple[str, int], Path], path: Path) -> None:
         ax.imshow(Image.open(grid), cmap="gray")
         ax.set_title(f"{variant} seed {seed}", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save(fig, path, 100)
     plt.close(fig)

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ..core import paths
 from ..core.config import Params
-from ..core.files import atomic_write_text
+from ..core.errors import DataError, reason
+from ..core.files import atomic_write_text, ensure_writable
 from ..evaluation.results import results_table
 from . import stats
 from .figures import plot_losses, plot_metric, side_by_side
@@ -183,28 +184,46 @@ def protocol_of(results: dict) -> dict:
     return protocol
 
 
+def _read(path: Path, read, stage: str):
+    """An input of the report, read by `read`; missing or unreadable is one line saying which stage makes it."""
+    try:
+        return read(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro {stage}` first") from None
+    except (OSError, ValueError, KeyError) as exc:  # pandas' and json's parse errors are ValueErrors
+        raise DataError(f"{path}: unreadable ({reason(exc)}); rerun `dvc repro {stage}`") from exc
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
 def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Path, models: Path,
                  out: paths.ReportPaths, tags: dict[str, str]) -> str:
     """The report stage: ablation.{csv,json,md}, the figures, and an MLflow run named "ablation".
-    Returns the markdown report."""
-    results = json.loads(results_dir.results.read_text())
+    Every input is read before the first output is written. Returns the markdown report."""
+    results = _read(results_dir.results, _read_json, "evaluate")
     variants = [v for v in params.ablation.variants if v in results]
+    runs = [(v, s) for v in variants for s in params.ablation.seeds]
+    losses = {f"{v}-seed{s}": _read(paths.losses_file(train_metrics, v, s), pd.read_csv, f"train@{v}-{s}")
+              for v, s in runs}
+    grids = {(v, s): paths.model_dir(models, v, s).samples for v, s in runs}
+    run_files = [paths.model_dir(models, v, s).mlflow_run for v, s in runs]
+    for (v, s), path in [*grids.items(), *zip(runs, run_files)]:
+        _read(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
+    ensure_writable(out.metrics, out.plots)
     table = results_table({v: results[v] for v in variants})
     summary, comparisons = summarize(table), compare(table, variants)
-    reference = json.loads(results_dir.reference.read_text()) if results_dir.reference.exists() else None
+    reference = _read(results_dir.reference, _read_json, "evaluate") if results_dir.reference.exists() else None
     markdown = render_markdown(summary, comparisons, protocol_of(results), reference)
     summary_out = summary_json(summary, comparisons)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out.summary, json.dumps(summary_out, indent=2) + "\n")
     atomic_write_text(out.markdown, markdown)
 
-    runs = [(v, s) for v in variants for s in params.ablation.seeds]
     figures = out.figures
-    out.plots.mkdir(parents=True, exist_ok=True)
     plot_metric(summary, table, "fid", figures["fid"])
-    plot_losses({f"{v}-seed{s}": pd.read_csv(paths.losses_file(train_metrics, v, s)) for v, s in runs},
-                figures["losses"])
-    side_by_side({(v, s): paths.model_dir(models, v, s).samples for v, s in runs}, figures["samples"])
-    log_report(summary_out, verdicts(comparisons), [paths.model_dir(models, v, s).mlflow_run for v, s in runs],
-               [out.markdown, out.table, *figures.values()], tags)
+    plot_losses(losses, figures["losses"])
+    side_by_side(grids, figures["samples"])
+    log_report(summary_out, verdicts(comparisons), run_files, [out.markdown, out.table, *figures.values()], tags)
     return markdown

@@ -1,10 +1,14 @@
-"""Copy runs logged offline (while the tracking server was down) into the server, once each.
+"""Runs logged while the tracking server was away, and bringing them back to it, once each.
 
     python -m dcgan_lab.tracking.offline --to http://mlflow.example:5000 [--from sqlite:///mlflow-offline.db]
 
-Each copied run keeps its name, tags, params, every metric value at its step, its artifacts and its
-status; the offline run is tagged `synced_to` so a second sync skips it. (MLflow itself has no
-store-to-store copy.)
+A stage that cannot reach its server from the start logs into `<repo>/mlflow-offline.db` (runs.tracking_uri).
+A server that goes away mid-run has the run carried on there (`continue_offline`): a run with the same
+tags and params, everything logged so far replayed into it, tagged `continues_run` with the server run's
+id. The sync copies each offline run to the server: a run that continues a server run the server still
+has gets only what that run lacks (metric values by key and step, params, tags, artifacts, status), every
+other one is copied whole. Each synced offline run is tagged `synced_to`, so a second sync skips it.
+(MLflow itself has no store-to-store copy.)
 """
 
 from __future__ import annotations
@@ -12,9 +16,56 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from pathlib import Path
 
 from ..core import paths
-from .runs import EXPERIMENT, open_client, project_root
+from .runs import EXPERIMENT, _experiment_id, _unreachable, log_step_image, open_client, project_root
+
+
+def offline_uri(root: Path | None = None) -> str:
+    return f"sqlite:///{project_root(root) / paths.OFFLINE_DB}"
+
+
+def continue_offline(logger, exc: Exception) -> tuple[object, str, str]:
+    """The server of `logger` (a RunLogger) went away: a run in the offline store that carries it on, with
+    everything `logger` had logged. Returns (client, run id, uri) for the logger to go on with."""
+    from mlflow.entities import Metric, Param
+
+    server, server_run = logger.uri, logger.run_id
+    uri = offline_uri(logger.root)
+    _unreachable.add(server)  # later runs of this process go offline from the start
+    client = open_client(uri)
+    record = logger.record
+    run = client.create_run(_experiment_id(client, uri, project_root(logger.root)),
+                            tags={**record.tags, "continues_run": f"{server}#{server_run}"})
+    run_id = run.info.run_id
+    params = [Param(k, v) for k, v in record.params.items()]
+    for i in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[i : i + 100])
+    metrics = [Metric(m.key, m.value, m.timestamp, m.step) for m in record.metrics]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    for image, key, step in record.images:
+        log_step_image(client, run_id, image, key, step)
+    for path, artifact_path in record.artifacts:
+        client.log_artifact(run_id, path, artifact_path)
+    print(f"warning: MLflow tracking server {server} went away ({type(exc).__name__}); run {server_run} goes on in "
+          f"{uri} as run {run_id}, with everything logged so far. When the server is back: "
+          f"python -m dcgan_lab.tracking.offline --to {server}", file=sys.stderr)
+    return client, run_id, uri
+
+
+def _target(run, dst, target_experiment: str):
+    """The server run an offline run continues, if the server still has it; else a new run for it."""
+    continues = run.data.tags.get("continues_run", "")
+    run_id = continues.rpartition("#")[2]
+    if run_id:
+        try:
+            return dst.get_run(run_id), False
+        except Exception:  # the server lost it (a new store): copy the offline run whole
+            pass
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") or k == "mlflow.runName"}
+    return dst.create_run(target_experiment, start_time=run.info.start_time, tags=tags), True
 
 
 def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
@@ -25,28 +76,31 @@ def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
     exp = src.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         return []
-    target = dst.get_experiment_by_name(EXPERIMENT)
-    target_id = target.experiment_id if target else dst.create_experiment(EXPERIMENT)
+    target_id = _experiment_id(dst, dst_uri, project_root())
     copied = []
     for run in src.search_runs([exp.experiment_id], max_results=50000):
         if "synced_to" in run.data.tags:
             continue
         rid = run.info.run_id
-        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") or k == "mlflow.runName"}
-        new = dst.create_run(target_id, start_time=run.info.start_time,
-                             tags={**tags, "synced_from": f"{src_uri}#{rid}"})
+        new, created = _target(run, dst, target_id)
         nid = new.info.run_id
-        params = [Param(k, v) for k, v in run.data.params.items()]
+        have = {k: {m.step for m in dst.get_metric_history(nid, k)} for k in new.data.metrics} if not created else {}
+        params = [Param(k, v) for k, v in run.data.params.items() if k not in new.data.params]
         for i in range(0, len(params), 100):
             dst.log_batch(nid, params=params[i : i + 100])
         metrics = [Metric(m.key, m.value, m.timestamp, m.step)
-                   for key in run.data.metrics for m in src.get_metric_history(rid, key)]
+                   for key in run.data.metrics for m in src.get_metric_history(rid, key)
+                   if m.step not in have.get(key, ())]
         for i in range(0, len(metrics), 1000):
             dst.log_batch(nid, metrics=metrics[i : i + 1000])
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != "continues_run"}
+        for k, v in tags.items():
+            if new.data.tags.get(k) != v:
+                dst.set_tag(nid, k, v)
+        dst.set_tag(nid, "synced_from", f"{src_uri}#{rid}")
         with tempfile.TemporaryDirectory() as tmp:
             if src.list_artifacts(rid):
-                local = src.download_artifacts(rid, "", tmp)
-                dst.log_artifacts(nid, local)
+                dst.log_artifacts(nid, src.download_artifacts(rid, "", tmp))  # same paths overwrite, not add
         dst.set_terminated(nid, status=run.info.status if run.info.status != "RUNNING" else "KILLED",
                            end_time=run.info.end_time)
         src.set_tag(rid, "synced_to", f"{dst_uri}#{nid}")
@@ -57,7 +111,7 @@ def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--to", required=True, help="tracking server URI, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--from", dest="src", default=f"sqlite:///{project_root() / paths.OFFLINE_DB}")
+    parser.add_argument("--from", dest="src", default=offline_uri())
     args = parser.parse_args(argv)
     copied = sync_runs(args.src, args.to)
     print(f"copied {len(copied)} run(s) from {args.src} to {args.to}", file=sys.stderr)

@@ -103,6 +103,13 @@ def feeder(images: torch.Tensor, device: torch.device, batch_size: int, stream: 
     return Streamed(images, device, batch_size) if stream else OnDevice(images, device, batch_size)
 
 
+def check_batch_size(batch_size: int, n: int, world: World) -> None:
+    """A batch must fit in the training set (in each rank's share of it under torchrun)."""
+    if batch_size > n // world.size:
+        raise ConfigError(f"train.batch_size: {batch_size} is larger than the training set ({n} images"
+                          + (f", {n // world.size} per rank" if world.active else "") + ")")
+
+
 class Shard:
     """This rank's batches: its share of every epoch's permutation (all of it with one process), gathered
     by the feeder `train.stream` asks for. `follow` is called at each epoch start, resume and rollback."""
@@ -111,9 +118,7 @@ class Shard:
                  world: World):
         n = images.shape[0]
         self.world, self.size = world, n // world.size
-        if batch_size > self.size:
-            raise ConfigError(f"train.batch_size: {batch_size} is larger than the training set ({n} images"
-                              + (f", {self.size} per rank" if world.active else "") + ")")
+        check_batch_size(batch_size, n, world)
         self.steps_per_epoch = self.size // batch_size
         self.feed = feeder(images, device, batch_size, stream, announce=world.is_main)
 

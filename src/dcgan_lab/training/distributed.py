@@ -9,6 +9,7 @@ writes checkpoints and outputs. The same path runs on CPUs with the gloo backend
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -86,6 +87,14 @@ def mean(t: torch.Tensor, world: World) -> torch.Tensor:
         dist.all_reduce(t)
         t /= world.size
     return t
+
+
+def any_signal(signum: signal.Signals | None, world: World, device: torch.device) -> signal.Signals | None:
+    """The signal any rank received (the highest number if several), on every rank, so all stop together."""
+    flag = torch.tensor([int(signum or 0)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    value = int(flag.item())
+    return signal.Signals(value) if value else None
 
 
 def gather(obj, world: World) -> list:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-import time
+import signal
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,7 +26,9 @@ from .batches import Shard
 from .distributed import World
 from .ema import EMA
 from .guard import Diverged, DivergenceGuard
+from .interrupt import Interrupted
 from .rollback import Rollback
+from .schedule import Clock, Schedule
 from .speed import Precision
 from .state import TrainState, cpu_copy
 from .step import STAT_NAMES, train_step
@@ -36,56 +38,13 @@ from .step import STAT_NAMES, train_step
 class Hooks:
     """Called around the loop; all optional. Steps are 1-based counts of optimizer steps."""
 
+    on_start: Callable[[int, int], None] | None = None  # (first step, total steps), before the first step
     on_log: Callable[[list[int], list[dict[str, float]]], None] | None = None
     on_epoch: Callable[[int, int, Generator, dict[str, float]], None] | None = None  # (epoch, step, G, timing)
     # Every train.eval_every steps and at the end; returns a score (lower is better) or None.
     on_eval: Callable[[int, Generator], float | None] | None = None
     on_checkpoint: Callable[[dict], None] | None = None  # a snapshot (see `snapshot`)
     on_rollback: Callable[[Diverged, TrainState], None] | None = None  # after restoring the last checkpoint
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Which steps end an epoch, read the losses back, evaluate and checkpoint."""
-
-    steps_per_epoch: int
-    total: int
-    log_every: int
-    eval_every: int  # 0: never
-    checkpoint_every: int  # 0: at the end only
-
-    def epoch_end(self, step: int) -> bool:
-        return step % self.steps_per_epoch == 0 or step == self.total
-
-    def evaluates(self, step: int) -> bool:
-        return self.eval_every > 0 and (step % self.eval_every == 0 or step == self.total)
-
-    def checkpoints(self, step: int) -> bool:
-        return step == self.total or (self.checkpoint_every > 0 and step % self.checkpoint_every == 0)
-
-
-class Clock:
-    """Training time: per epoch (for images/s) and banked into `run.seconds` at each checkpoint."""
-
-    def __init__(self) -> None:
-        self.restart()
-
-    def restart(self) -> None:
-        self.mark = self.epoch_started = time.perf_counter()
-        self.epoch_steps = 0
-
-    def since_mark(self) -> float:
-        return time.perf_counter() - self.mark
-
-    def bank(self, run: TrainState) -> None:
-        run.seconds += self.since_mark()
-        self.mark = time.perf_counter()
-
-    def epoch(self, images_per_step: int) -> dict[str, float]:
-        seconds = time.perf_counter() - self.epoch_started
-        timing = {"epoch_seconds": seconds, "images_per_sec": self.epoch_steps * images_per_step / seconds}
-        self.epoch_started, self.epoch_steps = time.perf_counter(), 0
-        return timing
 
 
 def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
@@ -157,33 +116,118 @@ def step_models(run: TrainState, t: TrainConfig, device: torch.device, world: Wo
     return StepModels(g, d, d_pair, memory_format)
 
 
-@dataclass
-class Setup:
-    """Everything the loop works with, built once per `fit` call."""
+class Loop:
+    """Everything one `fit` call works with, and the pieces of its loop. `fit` below reads top to bottom."""
 
-    run: TrainState
-    prec: Precision
-    models: StepModels
-    augment: Callable[[torch.Tensor], torch.Tensor]
-    data: Shard
-    sched: Schedule
+    def __init__(self, params: Params, variant: VariantConfig, images: torch.Tensor, device: torch.device,
+                 seed: int, hooks: Hooks, resume: dict | None, world: World,
+                 stop: Callable[[], signal.Signals | None] | None):
+        t = self.t = params.train
+        set_determinism(t.deterministic, device)
+        self.run = new_state(params, variant, images.shape[1], device, seed, world.rank)
+        self.prec = speed.precision(t, device)
+        if resume is not None:
+            self.run.load_state_dict(resume)
+            self.prec.load_state_dict(resume.get("precision", {}))
+        self.data = Shard(images, device, t.batch_size, t.stream, world)
+        epochs = self.data.steps_per_epoch * t.epochs
+        self.sched = Schedule(self.data.steps_per_epoch, epochs if t.max_steps is None else min(t.max_steps, epochs),
+                              t.log_every, t.eval_every if hooks.on_eval else 0, t.checkpoint_every)
+        self.augment = make_augment(variant.augment, params.data.pixel_range, self.run.aug_gen)
+        self.models = step_models(self.run, t, device, world)
+        self.pixel_range, self.n_images, self.device = params.data.pixel_range, images.shape[0], device
+        self.hooks, self.world, self.stop = hooks, world, stop
+        self.guard, self.clock = DivergenceGuard(t.collapse_patience, t.saturation), Clock()
+        self.rollback = Rollback(t.on_divergence == "rollback", t.max_rollbacks, snapshot(self.run, self.prec, world))
+        self.pending: list[dict[str, torch.Tensor]] = []  # statistics of the steps not read back yet
+        self.nan_injected = False
+        self.run.g.train(), self.run.d.train()
+        self.data.follow(self.run.order)  # a resumed run continues mid-epoch
 
+    def train_one_step(self) -> None:
+        """The next batch and noise, one D and G update (step.py), the EMA; the statistics stay on the device."""
+        run, t, models = self.run, self.t, self.models
+        i = run.step % self.sched.steps_per_epoch
+        if i == 0:  # a new epoch: a new permutation of the training set
+            run.order = torch.randperm(self.n_images, generator=run.data_gen)
+            self.data.follow(run.order)
+        if t.inject_nan_at == run.step + 1 and not self.nan_injected:  # testing the guard only
+            self.nan_injected = _inject_nan(run.d)
+        real = to_pixels(self.data.batch(i), self.pixel_range).contiguous(memory_format=models.memory_format)
+        z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=self.device, generator=run.noise_gen)
+        self.pending.append(train_step(models.g, models.d, run.opt_g, run.opt_d, real, z, self.augment, t.loss,
+                                       models.d_pair, self.prec))
+        run.step += 1
+        self.clock.epoch_steps += 1
+        if run.ema:
+            run.ema.update(run.g, run.step)
 
-def setup(params: Params, variant: VariantConfig, images: torch.Tensor, device: torch.device, seed: int,
-          hooks: Hooks, resume: dict | None, world: World) -> Setup:
-    t = params.train
-    set_determinism(t.deterministic, device)
-    run = new_state(params, variant, images.shape[1], device, seed, world.rank)
-    prec = speed.precision(t, device)
-    if resume is not None:
-        run.load_state_dict(resume)
-        prec.load_state_dict(resume.get("precision", {}))
-    data = Shard(images, device, t.batch_size, t.stream, world)
-    epochs = data.steps_per_epoch * t.epochs
-    sched = Schedule(data.steps_per_epoch, epochs if t.max_steps is None else min(t.max_steps, epochs),
-                     t.log_every, t.eval_every if hooks.on_eval else 0, t.checkpoint_every)
-    augment = make_augment(variant.augment, params.data.pixel_range, run.aug_gen)
-    return Setup(run, prec, step_models(run, t, device, world), augment, data, sched)
+    def reads_back(self) -> bool:
+        """Every log_every steps, and before anything looks at the models (eval, epoch end, checkpoint)."""
+        step = self.run.step
+        return (len(self.pending) == self.sched.log_every or self.sched.evaluates(step)
+                or self.sched.epoch_end(step) or self.sched.checkpoints(step))
+
+    def read_back(self) -> bool:
+        """One host sync for the pending steps, checked by the divergence guard, kept and handed to on_log.
+        False when the guard fired and the run was rolled back (the caller goes on from there)."""
+        step = self.run.step
+        steps = list(range(step - len(self.pending) + 1, step + 1))
+        rows, self.pending = _read_back(self.pending, self.world), []
+        try:
+            self.guard.check(steps, rows)
+        except Diverged as exc:
+            self.rollback.restore(exc, self.run, self.prec, self.run.seconds + self.clock.since_mark())  # or raise
+            self.data.follow(self.run.order)
+            self.guard.reset(), self.clock.restart()
+            if self.hooks.on_rollback:
+                self.hooks.on_rollback(exc, self.run)
+            return False
+        self.run.history += [{"step": n, **row} for n, row in zip(steps, rows)]
+        if self.hooks.on_log:
+            self.hooks.on_log(steps, rows)
+        return True
+
+    def evaluate(self) -> None:
+        """A quick score of G (lower is better); the best generator so far is kept in the run."""
+        run = self.run
+        score = self.hooks.on_eval(run.step, run.g)
+        run.g.train()
+        if score is not None and (run.best is None or score < run.best["score"]):
+            run.best = {"score": score, "step": run.step, "state": cpu_copy(run.g.state_dict())}
+
+    def end_epoch(self) -> None:
+        run = self.run
+        timing = self.clock.epoch(self.t.batch_size * self.world.size)
+        run.timings.append(timing)
+        if self.hooks.on_epoch:
+            self.hooks.on_epoch(math.ceil(run.step / self.sched.steps_per_epoch), run.step, run.g, timing)
+
+    def checkpoint(self) -> None:
+        """A resumable snapshot: what a rollback returns to, and (on_checkpoint) what a rerun resumes from."""
+        self.clock.bank(self.run)
+        distributed.check_in_sync(self.run.g, self.world)
+        self.rollback.keep(snapshot(self.run, self.prec, self.world))
+        if self.hooks.on_checkpoint:
+            self.hooks.on_checkpoint(self.rollback.last_good)
+
+    def stop_requested(self) -> signal.Signals | None:
+        """A signal asked the run to stop (interrupt.py). One process polls it every step (no host sync: a
+        Python flag); under torchrun the ranks agree on it where they sync anyway, at the read-backs."""
+        if self.stop is None:
+            return None
+        if not self.world.active:
+            return self.stop()
+        if self.pending:  # only right after a read-back
+            return None
+        return distributed.any_signal(self.stop(), self.world, self.device)
+
+    def interrupt(self, signum: signal.Signals) -> None:
+        """Stop here: read the pending steps back, write a checkpoint at this step, raise Interrupted."""
+        if self.pending and not self.read_back():
+            return  # the guard rolled the run back: the checkpoint below is the restored state
+        self.checkpoint()
+        raise Interrupted(self.run.step, signum)
 
 
 def fit(
@@ -195,64 +239,30 @@ def fit(
     hooks: Hooks = Hooks(),
     resume: dict | None = None,  # a snapshot to continue from
     world: World = World(),  # under torchrun: this rank and the number of ranks
+    stop: Callable[[], signal.Signals | None] | None = None,  # polled each step, e.g. interrupt.StopOnSignal
 ) -> TrainState:
     """Train one variant; returns the final state (models, EMA, per-step history, best generator).
-    Under torchrun, call it on every rank; hooks are for rank 0 (the others pass none)."""
-    t = params.train
-    ctx = setup(params, variant, images, device, seed, hooks, resume, world)
-    run, prec, models, sched = ctx.run, ctx.prec, ctx.models, ctx.sched
-    guard, clock = DivergenceGuard(t.collapse_patience, t.saturation), Clock()
-    rollback = Rollback(t.on_divergence == "rollback", t.max_rollbacks, snapshot(run, prec, world))
-    pending: list[dict[str, torch.Tensor]] = []  # statistics of the steps not read back yet
-    nan_injected = False
-    run.g.train(), run.d.train()
-    ctx.data.follow(run.order)  # a resumed run continues mid-epoch
+    Under torchrun, call it on every rank; hooks are for rank 0 (the others pass none). When `stop` returns
+    a signal, a checkpoint is written at that step and Interrupted is raised."""
+    loop = Loop(params, variant, images, device, seed, hooks, resume, world, stop)
+    run, sched = loop.run, loop.sched
+    if hooks.on_start:
+        hooks.on_start(run.step, sched.total)
     try:
         while run.step < sched.total:
-            i = run.step % sched.steps_per_epoch
-            if i == 0:  # a new epoch: a new permutation of the training set
-                run.order = torch.randperm(images.shape[0], generator=run.data_gen)
-                ctx.data.follow(run.order)
-            if t.inject_nan_at == run.step + 1 and not nan_injected:  # testing the guard only
-                nan_injected = _inject_nan(run.d)
-            real = to_pixels(ctx.data.batch(i), params.data.pixel_range).contiguous(memory_format=models.memory_format)
-            z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
-            pending.append(train_step(models.g, models.d, run.opt_g, run.opt_d, real, z, ctx.augment, t.loss,
-                                      models.d_pair, prec))
-            run.step += 1
-            clock.epoch_steps += 1
-            if run.ema:
-                run.ema.update(run.g, run.step)
-            step = run.step
-            at_eval, at_epoch_end, at_checkpoint = sched.evaluates(step), sched.epoch_end(step), sched.checkpoints(step)
-            # Read the losses back every log_every steps, and before anything looks at the models.
-            if len(pending) == sched.log_every or at_eval or at_epoch_end or at_checkpoint:
-                steps = list(range(step - len(pending) + 1, step + 1))
-                rows, pending = _read_back(pending, world), []
-                try:
-                    guard.check(steps, rows)
-                except Diverged as exc:
-                    rollback.restore(exc, run, prec, run.seconds + clock.since_mark())  # or raise
-                    ctx.data.follow(run.order)
-                    guard.reset(), clock.restart()
-                    if hooks.on_rollback:
-                        hooks.on_rollback(exc, run)
-                    continue
-                run.history += [{"step": n, **row} for n, row in zip(steps, rows)]
-                if hooks.on_log:
-                    hooks.on_log(steps, rows)
-            if at_eval:
-                _evaluate(run, step, hooks.on_eval)
-            if at_epoch_end:
-                _end_epoch(run, clock, t.batch_size * world.size, sched, hooks.on_epoch)
-            if at_checkpoint:
-                clock.bank(run)
-                distributed.check_in_sync(run.g, world)
-                rollback.keep(snapshot(run, prec, world))
-                if hooks.on_checkpoint:
-                    hooks.on_checkpoint(rollback.last_good)
+            loop.train_one_step()
+            if loop.reads_back() and not loop.read_back():
+                continue  # rolled back to the last checkpoint
+            if sched.evaluates(run.step):
+                loop.evaluate()
+            if sched.epoch_end(run.step):
+                loop.end_epoch()
+            if sched.checkpoints(run.step):
+                loop.checkpoint()
+            if (signum := loop.stop_requested()) is not None:
+                loop.interrupt(signum)
     finally:
-        ctx.data.close()
+        loop.data.close()
     return run
 
 
@@ -261,22 +271,6 @@ def _inject_nan(d: torch.nn.Module) -> bool:
     with torch.no_grad():
         next(d.parameters()).view(-1)[0] = float("nan")
     return True
-
-
-def _end_epoch(run: TrainState, clock: Clock, images_per_step: int, sched: Schedule,
-               on_epoch: Callable | None) -> None:
-    timing = clock.epoch(images_per_step)
-    run.timings.append(timing)
-    if on_epoch:
-        on_epoch(math.ceil(run.step / sched.steps_per_epoch), run.step, run.g, timing)
-
-
-def _evaluate(run: TrainState, step: int, on_eval: Callable[[int, Generator], float | None]) -> None:
-    """A quick score of G (lower is better); the best generator so far is kept in the run."""
-    score = on_eval(step, run.g)
-    run.g.train()
-    if score is not None and (run.best is None or score < run.best["score"]):
-        run.best = {"score": score, "step": step, "state": cpu_copy(run.g.state_dict())}
 
 
 def _read_back(pending: list[dict[str, torch.Tensor]], world: World = World()) -> list[dict[str, float]]:

@@ -19,6 +19,7 @@ from ..core.config import Params, VariantConfig
 from ..core.device import resolve_device
 from ..core.files import atomic_dir, atomic_write_text, ensure_writable
 from ..core.paths import RunPaths
+from ..core.progress import Progress
 from ..core.params import flatten, to_dict
 from ..data.splits import load_split, split_sha256
 from ..gan.checkpoint import save_gan, save_generator
@@ -27,6 +28,8 @@ from ..gan.sampling import sample_grid
 from ..tracking.runs import RunLogger
 from .distributed import World
 from .guard import Diverged
+from .interrupt import Interrupted, StopOnSignal
+from .batches import check_batch_size
 from .loop import Hooks, fit, history_frame
 from .state import TrainState, load_checkpoint, run_tag, save_checkpoint
 from .step import STAT_NAMES
@@ -39,16 +42,25 @@ class RunHooks:
     quick FIDs into the MLflow run; resumable checkpoints to disk."""
 
     def __init__(self, logger: RunLogger, paths: RunPaths, tag: str, meta: dict, fixed_z: torch.Tensor,
-                 quick_fid: Callable[[Generator], float] | None, max_rollbacks: int):
+                 quick_fid: Callable[[Generator], float] | None, max_rollbacks: int, images_per_step: int):
         self.logger, self.paths, self.tag, self.meta = logger, paths, tag, meta
         self.fixed_z, self.quick_fid, self.max_rollbacks = fixed_z, quick_fid, max_rollbacks
+        self.images_per_step, self.progress = images_per_step, None
 
     def hooks(self) -> Hooks:
-        return Hooks(on_log=self.on_log, on_epoch=self.on_epoch, on_eval=self.on_eval if self.quick_fid else None,
-                     on_checkpoint=self.on_checkpoint, on_rollback=self.on_rollback)
+        return Hooks(on_start=self.on_start, on_log=self.on_log, on_epoch=self.on_epoch,
+                     on_eval=self.on_eval if self.quick_fid else None, on_checkpoint=self.on_checkpoint,
+                     on_rollback=self.on_rollback)
+
+    def on_start(self, step: int, total: int) -> None:
+        self.progress = Progress(total, f"train {self.meta['variant']} seed {self.meta['seed']}", initial=step,
+                                 images_per_unit=self.images_per_step)
 
     def on_log(self, steps: list[int], rows: list[dict[str, float]]) -> None:
         self.logger.log_metrics(rows, steps)
+        last = rows[-1]  # read back anyway: the progress costs no host sync of its own
+        self.progress.update(len(steps), loss_d=last["loss_d"], loss_g=last["loss_g"], **{
+            "D(x)": last["d_real"], "D(G(z))": last["d_fake"]})
 
     def on_eval(self, step: int, g: Generator) -> float:
         fid = self.quick_fid(g)
@@ -62,7 +74,12 @@ class RunHooks:
     def on_checkpoint(self, snapshot: dict) -> None:
         save_checkpoint(self.paths.state, self.tag, snapshot, {"mlflow_run_id": self.logger.run_id, **self.meta})
 
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
     def on_rollback(self, exc: Diverged, run: TrainState) -> None:
+        self.progress.set(run.step)
         print(f"warning: {exc}; rolled back to step {run.step} with learning rates x{run.lr_scale:g} "
               f"(rollback {run.rollbacks} of {self.max_rollbacks})", file=sys.stderr)
         self.logger.log_metrics([{"lr_scale": run.lr_scale, "rollbacks": run.rollbacks}], [run.step])
@@ -88,25 +105,39 @@ def train_variant(
         device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU (distributed.init)
     ensure_writable(paths.model.path.parent, paths.train_metrics.parent, paths.losses.parent, paths.state.parent)
     images, _ = load_split(data_dir, "train", mmap=True)  # read on demand: it may not fit in memory
+    check_batch_size(params.train.batch_size, len(images), world)  # before a checkpoint or a run is touched
     tag = _tag(params, variant, seed, quick_fid is not None, world, split_sha256(data_dir, "train"))
     resume = load_checkpoint(paths.state, tag, quiet=not world.is_main)
     resume_state = resume and resume["state"]
     if not world.is_main:  # the other ranks train in step with rank 0 and write nothing
-        fit(params, variant, images, device, seed, Hooks(), resume=resume_state, world=world)
+        with StopOnSignal() as stop:
+            fit(params, variant, images, device, seed, Hooks(), resume=resume_state, world=world, stop=stop)
         return None
     logger = _open_run(params, variant_name, variant, seed, resume, paths, tags or {})
     fixed_z = torch.randn(params.train.sample_grid, params.model.latent_dim,
                           generator=torch.Generator().manual_seed(FIXED_NOISE_SEED)).to(device)
     hooks = RunHooks(logger, paths, tag, {"variant": variant_name, "seed": seed}, fixed_z, quick_fid,
-                     params.train.max_rollbacks)
+                     params.train.max_rollbacks, params.train.batch_size * world.size)
     try:
-        run = fit(params, variant, images, device, seed, hooks.hooks(), resume=resume_state, world=world)
+        with StopOnSignal() as stop:  # SIGTERM / Ctrl-C: a checkpoint at the current step, then Interrupted
+            run = fit(params, variant, images, device, seed, hooks.hooks(), resume_state, world, stop)
     except Diverged as exc:  # the last good resumable checkpoint stays; no model outputs are written
         logger.fail(f"{exc} (last good checkpoint: {paths.state})")
+        raise
+    except Interrupted as exc:  # the MLflow run says how far it got; a rerun reopens it and goes on
+        exc.checkpoint = paths.state
+        logger.set_tags({"killed_at_step": exc.step, "failure_reason": f"{exc.signum.name} at step {exc.step}"})
+        logger.finish("KILLED")
+        raise
+    except KeyboardInterrupt:  # a second signal: no new checkpoint; a rerun resumes from the last one
+        logger.set_tags({"failure_reason": "interrupted twice: stopped without a new checkpoint"})
+        logger.finish("KILLED")
         raise
     except BaseException as exc:
         logger.fail(f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        hooks.close()
     summary = summarize(run, params, variant_name, seed, device)
     write_outputs(run, summary, params, fixed_z, paths, logger)
     logger.finish()
@@ -160,9 +191,12 @@ def summarize(run: TrainState, params: Params, variant_name: str, seed: int, dev
 def write_outputs(run: TrainState, summary: dict, params: Params, fixed_z: torch.Tensor, paths: RunPaths,
                   logger: RunLogger) -> None:
     """Write the model directory atomically (temp dir + rename), then the small metrics files."""
+    from ..gan.architecture import write_architecture
+
     meta = dict(variant=summary["variant"], seed=summary["seed"], pixel_range=list(params.data.pixel_range),
                 params=to_dict(params))
     g = run.g.cpu()
+    architecture = paths.model.architecture
     with atomic_dir(paths.model.path) as tmp:
         save_gan(tmp / paths.model.checkpoint.name, g, run.d.cpu(), ema=run.ema and run.ema.model.cpu(),
                  steps=summary["steps"], **meta)
@@ -173,7 +207,10 @@ def write_outputs(run: TrainState, summary: dict, params: Params, fixed_z: torch
                            fid_quick=run.best["score"], **meta)
         save_image(sample_grid(g, fixed_z.cpu()).float() / 255, tmp / paths.model.samples.name)
         logger.save_run_file(tmp / paths.model.mlflow_run.name)
+        drawn = write_architecture(g, run.d.cpu(), tmp / architecture.name)
     logger.log_artifact(paths.model.checkpoint, "checkpoint")
     logger.log_artifact(paths.model.samples, "samples")
-    history_frame(run).to_csv(paths.losses, index=False, float_format="%.5g")
+    for file in drawn:
+        logger.log_artifact(architecture / file.name, "architecture")
+    atomic_write_text(paths.losses, history_frame(run).to_csv(index=False, float_format="%.5g"))
     atomic_write_text(paths.train_metrics, json.dumps(summary, indent=2) + "\n")

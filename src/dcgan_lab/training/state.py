@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..core.errors import CheckpointError
-from ..core.files import atomic_torch_save, code_hash
+from ..core.files import atomic_torch_save, atomic_write_text, code_hash
 from ..gan.models import Discriminator, Generator
 from .ema import EMA
 
@@ -129,10 +129,7 @@ def save_checkpoint(path: Path, tag: str, state: dict, meta: dict) -> None:
     """`state` is a TrainState.state_dict() snapshot; the write is atomic (temp file + rename)."""
     atomic_torch_save({"format": FORMAT, "tag": tag, "meta": meta, "state": state}, path)
     # A small readable sidecar, so people (and tests) can see progress without torch.
-    sidecar = Path(path).with_suffix(".json")
-    tmp = sidecar.with_name(f".{sidecar.name}.tmp")
-    tmp.write_text(json.dumps({"step": state["step"], "tag": tag, **meta}) + "\n")
-    tmp.replace(sidecar)
+    atomic_write_text(Path(path).with_suffix(".json"), json.dumps({"step": state["step"], "tag": tag, **meta}) + "\n")
 
 
 def load_checkpoint(path: Path, tag: str, quiet: bool = False) -> dict | None:
