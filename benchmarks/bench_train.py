@@ -91,7 +91,7 @@ def flops_per_image(params, variant_name: str, device: torch.device) -> dict:
 
     from dcgan_lab.gan.models import Discriminator, Generator
     from dcgan_lab.gan.pixels import to_pixels
-    from dcgan_lab.training.step import train_step
+    from dcgan_lab.training.step import Batch, train_step
 
     variant, g_spec, d_spec, augment = setup(params, variant_name, device)
     g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
@@ -101,7 +101,7 @@ def flops_per_image(params, variant_name: str, device: torch.device) -> dict:
                                    device=device), params.data.pixel_range)
     z = torch.randn(b, g_spec.latent_dim, device=device)
     with FlopCounterMode(display=False) as counter:
-        train_step(g, d, opt_g, opt_d, real, z, augment, params.train.loss)
+        train_step(g, d, opt_g, opt_d, [Batch(real, z)], augment, params.train.loss)
     step = counter.get_total_flops()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         g(z)
@@ -205,7 +205,7 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
 
     from dcgan_lab.gan.models import Discriminator, Generator
     from dcgan_lab.gan.pixels import to_pixels
-    from dcgan_lab.training.step import train_step
+    from dcgan_lab.training.step import Batch, train_step
 
     variant, g_spec, d_spec, augment = setup(params, variant_name, device)
     t = params.train
@@ -220,7 +220,7 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
         idx = order[(i * t.batch_size) % (len(images) - t.batch_size):][: t.batch_size]
         real = to_pixels(images[idx], params.data.pixel_range)
         z = torch.randn(t.batch_size, g_spec.latent_dim, device=device)
-        return train_step(g, d, opt_g, opt_d, real, z, augment, t.loss)
+        return train_step(g, d, opt_g, opt_d, [Batch(real, z)], augment, t.loss)
 
     for i in range(5):
         step(i)

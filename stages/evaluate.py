@@ -1,4 +1,4 @@
-"""Stage evaluate: FID, IS, KID, precision/recall and class coverage of every variant and seed,
+"""Stage evaluate: FID, IS, KID, precision/recall, class coverage and per-class FID of every variant and seed,
 with torch-fidelity -> <metrics>/{eval.json,eval.csv,reference.json} and each run's MLflow record."""
 
 import argparse
@@ -20,8 +20,12 @@ def main(params, args):
         print(f"registered the lowest-FID generator as {params.mlflow.model_name} version {version}")
     for name, by_seed in results.items():
         for seed, r in by_seed.items():
+            intra = "n/a" if r["intra_fid_mean"] is None else f"{r['intra_fid_mean']:.3f}"
+            accuracy = f"  conditional accuracy {r['conditional_accuracy']:.3f}" if "conditional_accuracy" in r else ""
             print(f"{name} {seed}: FID {r['fid']:.3f}  IS {r['is_mean']:.3f} +- {r['is_std']:.3f}  "
-                  f"KID {r['kid_mean']:.4f} +- {r['kid_std']:.4f}  classes {r['classes_covered']}  ({r['extractor']})")
+                  f"KID {r['kid_mean']:.4f} +- {r['kid_std']:.4f}  classes {r['classes_covered']}  "
+                  f"intra-FID {intra} ({r['intra_fid_classes']} classes, by {r['intra_fid_grouping']}){accuracy}  "
+                  f"({r['extractor']})")
     print(f"real data ({reference['real_split']}, halves of {reference['n_per_half']}): "
           f"FID {reference['fid_half_vs_half']:.3f}  IS {reference['is_real']:.3f}")
 

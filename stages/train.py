@@ -30,9 +30,10 @@ def train(params, args, world):
     if params.train.eval_every and world.is_main:
         # Model selection on the val split, so the test split used by `evaluate` stays unseen.
         split = selection_split(data)
-        quick_fid = QuickFID(load_split(data, split)[0], split_sha256(data, split), params.evaluate,
+        images, labels = load_split(data, split)
+        quick_fid = QuickFID(images, split_sha256(data, split), params.evaluate,
                              paths.classifier_checkpoint(Path(args.classifier)), params.train.eval_samples,
-                             resolve_device(params.train.device))
+                             resolve_device(params.train.device), real_labels=labels)
     tags = run_tags(dict(os.environ), Path.cwd(), Path(args.params), data) if world.is_main else {}
     summary = train_variant(params, args.variant, args.seed, data, run, quick_fid, world, tags)
     if summary is None:  # not rank 0

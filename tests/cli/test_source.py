@@ -55,7 +55,7 @@ def test_ema_of_a_generator_alone_is_refused(model_dir):
 
 
 class Conditional(torch.nn.Module):
-    """The shape of a conditional generator to come: spec.n_classes > 0 and G(z, y)."""
+    """A stand-in for a conditional generator (spec.n_classes > 0, G(z, y)) whose images show their class."""
 
     spec = SimpleNamespace(latent_dim=4, n_classes=3, pixel_range=(0.0, 1.0))
 

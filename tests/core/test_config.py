@@ -19,8 +19,16 @@ def test_params_yaml_spells_out_every_key_of_the_schema(raw_params):
         assert list(raw_params[section.name]) == names, section.name
     variant_keys = [f.name for f in dataclasses.fields(VariantConfig)]
     augment_keys = [f.name for f in dataclasses.fields(AugmentConfig)]
+    # Every variant spells out the study's flags; the chapter keys (conditional, its own loss, d_steps, betas)
+    # appear, in schema order, where a variant uses them, and each is spelled out by at least one variant.
+    study, chapters = variant_keys[: variant_keys.index("augment") + 1], variant_keys[variant_keys.index("augment") + 1 :]
+    seen = set()
     for name, variant in raw_params["variants"].items():
-        assert list(variant) == variant_keys and list(variant["augment"]) == augment_keys, name
+        keys = list(variant)
+        assert keys[: len(study)] == study and list(variant["augment"]) == augment_keys, name
+        assert keys[len(study) :] == [k for k in chapters if k in keys], name
+        seen.update(keys)
+    assert seen == set(variant_keys)
 
 
 def test_sections_left_out_take_the_schema_defaults():

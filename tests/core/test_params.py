@@ -1,6 +1,8 @@
 """Reading params.yaml: every key checked once, at the edge, with one line naming the key, the value and
 what is allowed; and the plain forms the stages pass on (to_dict, flatten)."""
 
+import copy
+
 import pytest
 
 from dcgan_lab.core.errors import ConfigError
@@ -10,7 +12,7 @@ from helpers import ROOT, shrink
 
 def test_real_params_file_loads_with_its_variants():
     p = load_params(ROOT / "params.yaml")
-    assert list(p.variants) == ["radford", "baseline", "improved", "final"]
+    assert list(p.variants) == ["radford", "baseline", "improved", "final", "cgan", "wgan"]
     assert p.train.lr_g == 2.0e-4 and p.train.betas == (0.5, 0.999)
     radford = p.variants["radford"]  # the textbook control: ReLU + BN in G, BN in D, nothing else
     assert (radford.g_activation, radford.g_batch_norm, radford.d_batch_norm, radford.d_spectral_norm,
@@ -69,7 +71,7 @@ def test_variant_keys_are_checked_and_unknown_variant_is_named(raw_params):
     error(bad, r"variants\.final\.g_activation: 'tanh' is not allowed; allowed: relu, leaky_relu")
     p = parse_params(raw_params)
     with pytest.raises(ConfigError, match=r"variant: unknown variant 'fnal'; allowed: radford, baseline, improved, "
-                                          r"final$"):
+                                          r"final, cgan, wgan$"):
         p.variant("fnal")
 
 
@@ -77,7 +79,7 @@ def test_ablation_variants_name_defined_variants_once_each(raw_params):
     p = parse_params({**raw_params, "ablation": {**raw_params["ablation"], "variants": ["final", "baseline"]}})
     assert p.ablation.variants == ("final", "baseline")
     error({**raw_params, "ablation": {"variants": ["final", "fnal"]}},
-          r"^ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final "
+          r"^ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final, cgan, wgan "
           r"\(did you mean 'final'\?\)$")
     error({**raw_params, "ablation": {"variants": ["final", "final"]}}, r"ablation\.variants: \['final', 'final'\] is out")
     error({**raw_params, "ablation": {"variants": []}}, r"ablation\.variants: \[\] is out of range")
@@ -135,3 +137,41 @@ def test_to_dict_round_trips_through_parse_and_flatten_names_mlflow_params(raw_p
     flat = flatten(plain)
     assert flat["train.lr_g"] == 2.0e-4 and flat["variants.final.augment.cutout"] == 0.5
     assert flatten({"a": {"b": {"c": 1}}, "d": 2}, "x") == {"x.a.b.c": 1, "x.d": 2}
+
+
+def test_the_ready_cgan_and_wgan_variants_and_their_own_training_settings():
+    p = load_params(ROOT / "params.yaml")
+    cgan, wgan = p.variants["cgan"], p.variants["wgan"]
+    assert cgan.conditional and not wgan.conditional and "cgan" not in p.ablation.variants
+    # final + conditional: the same flags otherwise
+    assert {**vars(cgan), "conditional": False} == vars(p.variants["final"])
+    t = p.train_for(wgan)  # Gulrajani et al.: 5 critic steps, Adam (0.0, 0.9), no batch norm in the critic
+    assert (t.loss, t.d_steps, t.betas, t.gp_weight, wgan.d_batch_norm) == ("wgan-gp", 5, (0.0, 0.9), 10.0, False)
+    assert p.train_for(cgan) == p.train  # nothing of its own: train.* as it is
+
+
+def test_wgan_gp_with_batch_norm_in_the_critic_names_both_keys(raw_params):
+    raw = copy.deepcopy(raw_params)
+    raw["variants"]["wgan"]["d_batch_norm"] = True
+    assert error(raw, "variants.wgan.d_batch_norm").startswith(
+        "variants.wgan.d_batch_norm: true conflicts with variants.wgan.loss: wgan-gp")
+    raw = copy.deepcopy(raw_params)
+    raw["train"]["loss"] = "wgan-gp"  # every variant with batch norm in D now conflicts: the first is named
+    assert error(raw, "train.loss").startswith("variants.radford.d_batch_norm: true conflicts with train.loss: wgan-gp")
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("train.d_steps", 0, r"train\.d_steps: 0 is out of range; allowed: an integer >= 1"),
+    ("train.gp_weight", -1.0, r"train\.gp_weight: -1\.0 is out of range; allowed: a number >= 0"),
+    ("train.loss", "wgan", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge, wgan-gp \(did you mean 'wgan-gp'\?\)"),
+    ("variants.wgan.d_steps", 0, r"variants\.wgan\.d_steps: 0 is out of range"),
+    ("variants.cgan.conditional", "yes", r"variants\.cgan\.conditional: expected true or false, got 'yes'"),
+])
+def test_the_new_training_keys_are_checked(raw_params, key, value, match):
+    raw = copy.deepcopy(raw_params)
+    *path, last = key.split(".")
+    node = raw
+    for part in path:
+        node = node[part]
+    node[last] = value
+    error(raw, match)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import pickle
 import re
@@ -272,8 +273,21 @@ PARAMS_CASES = [
          params={"train.lr_d": 0.0}),
     case("train-betas-shape", "prepare", r"train\.betas: expected a list of 2 numbers, got \[0\.5\]$",
          params={"train.betas": [0.5]}),
-    case("train-bad-enum-loss", "prepare", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge$",
-         params={"train.loss": "wgan"}),
+    case("train-bad-enum-loss", "prepare", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge, wgan-gp "
+         r"\(did you mean 'wgan-gp'\?\)$", params={"train.loss": "wgan"}),
+    case("train.d_steps-out-of-range", "prepare", r"train\.d_steps: 0 is out of range; allowed: an integer >= 1$",
+         params={"train.d_steps": 0}),
+    case("train.gp_weight-wrong-type", "prepare", r"train\.gp_weight: expected a number, got \[10\]$",
+         params={"train.gp_weight": [10]}),
+    case("wgan-gp-with-batch-norm-in-the-critic", "prepare", r"variants\.wgan\.d_batch_norm: true conflicts with "
+         r"variants\.wgan\.loss: wgan-gp \(.*\); allowed with wgan-gp: false$",
+         params={"variants.wgan.d_batch_norm": True}),
+    case("variants.conditional-wrong-type", "prepare", r"variants\.cgan\.conditional: expected true or false, "
+         r"got 'yes'$", params={"variants.cgan.conditional": "yes"}),
+    case("variants.loss-null-able", "prepare", r"variants\.wgan\.loss: 'wgan' is not allowed; allowed: bce, hinge, "
+         r"wgan-gp \(did you mean 'wgan-gp'\?\)" + NULL_TOO, params={"variants.wgan.loss": "wgan"}),
+    case("variants.betas-null-able", "prepare", r"variants\.wgan\.betas: expected a list of 2 numbers, got 0\.9"
+         + NULL_TOO, params={"variants.wgan.betas": 0.9}),
     case("train-bad-enum-device", "prepare", r"train\.device: 'gpu' is not allowed; allowed: auto, cpu, cuda "
          r"\(did you mean 'cpu'\?\)$", params={"train.device": "gpu"}),
     case("train-bad-enum-on_divergence", "prepare", r"train\.on_divergence: 'ignore' is not allowed; allowed: stop, "
@@ -348,7 +362,7 @@ PARAMS_CASES = [
     case("ablation-out-of-range", "prepare", r"ablation\.seeds: \[0, 0\] is out of range; allowed: a non-empty list "
          r"of distinct integers >= 0$", params={"ablation.seeds": [0, 0]}),
     case("ablation-bad-enum", "prepare", r"ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, "
-         r"improved, final \(did you mean 'final'\?\)$", params={"ablation.variants": ["fnal"]}),
+         r"improved, final, cgan, wgan \(did you mean 'final'\?\)$", params={"ablation.variants": ["fnal"]}),
     # mlflow
     case("mlflow-unknown-key", "prepare", r"mlflow\.registr: unknown key \(did you mean 'register'\?\); allowed: "
          r"register, model_name$", params={"mlflow.registr": True}),
@@ -409,6 +423,10 @@ RUNTIME_CASES = [
     case("cifar10-missing", "prepare", r"data\.dataset=cifar10: not found in \S+/no-cifar \(data\.root\): .*; put "
          r"cifar-10-batches-py there or set data\.download: true",
          params={"data.dataset": "cifar10", "data.root": "{tmp}/no-cifar"}),
+    case("conditional-on-a-data-set-without-labels", "train", r"variants\.radford\.conditional: true needs a labelled "
+         r"data set; mnist was prepared with 1 class \(all\): ", params={"variants.radford.conditional": True},
+         breaks=replaced("data/prepared/manifest.json", lambda data, _: json.dumps(
+             {**json.loads(data), "classes": ["all"]}).encode())),
     # prepared data (the lightest stage that reads it)
     case("prepared-dir-missing", "train_classifier", r"data/prepared/manifest\.json: prepared data not found; run "
          r"`dvc repro prepare` first$", breaks=moved_away("data/prepared")),

@@ -17,6 +17,7 @@ from dcgan_lab.evaluation.evaluate import (
 )
 from dcgan_lab.gan.checkpoint import save_gan, save_generator
 from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
+from dcgan_lab.gan.sampling import generate, labels_in_proportion
 from dcgan_lab.tracking.runs import RunLogger
 from helpers import generator_checkpoint, prepared
 
@@ -33,6 +34,9 @@ def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, cl
         assert math.isfinite(r1[k]), k
     assert r1["fid"] > 0 and r1["is_mean"] >= 1 and 0 <= r1["precision"] <= 1 and 0 <= r1["recall"] <= 1
     assert 1 <= r1["classes_covered"] <= 10 and sum(r1["class_histogram"]) == pytest.approx(1)
+    # An unconditional G: its samples are grouped by the classifier's prediction for the per-class FID.
+    assert r1["intra_fid_grouping"] == "classifier prediction" and "conditional_accuracy" not in r1
+    assert len(r1["intra_fid"]) == 10 and r1["intra_fid_classes"] == sum(f is not None for f in r1["intra_fid"])
     assert {k: r1[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
                                "kid_subset_size")} == {
         "extractor": "dcgan-lab-classifier", "fid_features": "features", "n_samples": 200, "n_real": 300,
@@ -40,6 +44,25 @@ def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, cl
     r3 = evaluate_variant(g, (test_x, test_y), "sha-a", replace(cfg, seed=8), classifier_path, cpu,
                           cache_root=tmp_path)
     assert r3["fid"] != r1["fid"]
+
+
+def test_a_conditional_generator_is_scored_on_the_real_class_shares_and_per_requested_class(mnist, classifier_path,
+                                                                                            tmp_path):
+    _, (test_x, test_y) = mnist
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh", n_classes=10)).eval()
+    cfg = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2, seed=3)
+    cpu = torch.device("cpu")
+    r = evaluate_variant(g, (test_x, test_y), "sha-c", cfg, classifier_path, cpu, cache_root=tmp_path)
+    assert r["intra_fid_grouping"] == "requested label" and len(r["intra_fid"]) == 10
+    # 200 samples in the shares of 300 real digits: every class gets >= 2 samples, so every class is scored
+    assert r["intra_fid_classes"] == 10 and all(f > 0 for f in r["intra_fid"])
+    assert r["intra_fid_mean"] == pytest.approx(sum(r["intra_fid"]) / 10)
+    assert 0 <= r["conditional_accuracy"] <= 1 and math.isfinite(r["fid"])
+    # What it asked for: the samples of the real shares, class by class, seeded as the evaluation seeds them.
+    labels = labels_in_proportion(200, torch.bincount(test_y[:300], minlength=10))
+    preds = predict_classes(generate(g, 200, 3, 100, cpu, labels=labels), load_classifier(classifier_path), cpu)
+    assert r["conditional_accuracy"] == pytest.approx(float((preds == labels).double().mean()))
+    json.dumps(r, allow_nan=False)  # eval.json: nulls, never NaN
 
 
 def test_cached_real_features_are_not_reused_for_other_data(mnist, classifier_path, tmp_path):
@@ -94,7 +117,8 @@ def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators
     out = EvalPaths(tmp_path / "metrics")
     write_results(results, out, {"fid_half_vs_half": 1.0})
     assert json.loads(out.results.read_text()) == json.loads(json.dumps(results))
-    assert out.table.read_text().splitlines()[0].startswith("variant,seed,fid,")
+    header = out.table.read_text().splitlines()[0]
+    assert header.startswith("variant,seed,fid,") and "intra_fid_mean" in header.split(",")
     assert json.loads(out.reference.read_text()) == {"fid_half_vs_half": 1.0}
 
 
@@ -120,11 +144,17 @@ def test_a_run_is_scored_once_per_protocol_even_if_a_rescore_differs_in_the_last
     def results(fid, **changes):
         return {"final": {"seed0": {"fid": fid, "is_mean": 2.0, **protocol, **changes}}}
 
-    log_results(results(4.0), models, {})
-    log_results(results(4.0 + 1e-12), models, {})  # a rescore, last bits differ
+    per_class = dict(intra_fid=[1.0, None, 2.0], intra_fid_mean=1.5, intra_fid_classes=2,
+                     intra_fid_grouping="requested label", conditional_accuracy=0.8)
+    log_results(results(4.0, **per_class), models, {})
+    log_results(results(4.0 + 1e-12, **per_class), models, {})  # a rescore, last bits differ
     history = logger.client.get_metric_history(logger.run_id, "fid")
     assert [(m.step, m.value) for m in history] == [(0, 4.0)]
-    log_results(results(3.5, n_samples=200), models, {})  # another protocol: scored again
+    logged = logger.client.get_run(logger.run_id).data
+    assert {k: v for k, v in logged.metrics.items() if "intra" in k or "conditional" in k} == {
+        "intra_fid_mean": 1.5, "intra_fid_class0": 1.0, "intra_fid_class2": 2.0, "conditional_accuracy": 0.8}
+    assert logged.tags["eval.intra_fid_grouping"] == "requested label"
+    log_results(results(3.5, n_samples=200, intra_fid_mean=None), models, {})  # another protocol: scored again
     assert sorted(m.value for m in logger.client.get_metric_history(logger.run_id, "fid")) == [3.5, 4.0]
     assert logger.client.get_run(logger.run_id).data.tags["eval.n_samples"] == "200"
     assert logger.client.get_run(logger.run_id).data.tags["eval.extractor_test_accuracy"] == "0.99"

@@ -1,5 +1,6 @@
 """torch-fidelity plumbing with the real torch-fidelity on small sample counts: our step-by-step metrics equal
-one calculate_metrics call, the real-feature cache is keyed by what it holds, and the quick FID ranks."""
+one calculate_metrics call, the real-feature cache is keyed by what it holds and gives back every real image's
+features, the quick FID ranks, and a conditional generator is asked for the real split's class shares."""
 
 import hashlib
 import math
@@ -13,10 +14,10 @@ from dcgan_lab.core.errors import EvaluationError
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import predict_classes
 from dcgan_lab.evaluation.fidelity import (
-    QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, reference_cache_name,
+    QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels,
 )
 from dcgan_lab.gan.models import Generator, GeneratorSpec
-from dcgan_lab.gan.sampling import generate
+from dcgan_lab.gan.sampling import generate, labels_in_proportion
 
 
 def fidelity(a, b, classifier_path, **kw):
@@ -71,13 +72,21 @@ def test_fidelity_metrics_equal_calculate_metrics_and_share_the_classifier_pass(
     expected = {"fid": "frechet_inception_distance", "is_mean": "inception_score_mean",
                 "is_std": "inception_score_std", "kid_mean": "kernel_inception_distance_mean",
                 "kid_std": "kernel_inception_distance_std", "precision": "precision", "recall": "recall"}
+    real_features = []
     for cache_name in (None, "real-a", "real-a"):  # no cache, then cold, then warm
-        ours, features = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), cache_name, tmp_path)
+        ours, features, real_f = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), cache_name, tmp_path)
         assert {k: ours[k] for k in expected} == {k: float(direct[v]) for k, v in expected.items()}, cache_name
+        real_features.append(real_f)
     assert any(p.name.startswith("real-a") for p in tmp_path.iterdir())
     model = load_classifier(classifier_path)
     assert torch.equal(features["logits"].argmax(1), predict_classes(fake, model, torch.device("cpu")))
     assert features["features"].shape == (300, 64)
+    # Every real image's features, row i from image i, also when they come from the cache (the per-class FID
+    # groups them by label): the same with no cache, a cold one and a warm one.
+    for real_f in real_features[1:]:
+        assert real_f.keys() == real_features[0].keys() == {"features", "logits"}
+        assert all(torch.equal(real_f[k], real_features[0][k]) for k in real_f)
+    assert torch.equal(real_features[2]["logits"].argmax(1), predict_classes(real, model, torch.device("cpu")))
 
 
 def test_inception_without_weights_fails_with_a_clear_message(tmp_path):
@@ -107,7 +116,7 @@ def test_inception_path_runs_the_real_loading_code_on_a_weights_file(tmp_path):
     gen = torch.Generator().manual_seed(0)
     fake = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)  # grayscale -> 3 channels
     real = torch.randint(0, 256, (16, 1, 32, 32), dtype=torch.uint8, generator=gen)
-    r, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
+    r, _, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"))
     assert all(math.isfinite(r[k]) for k in ("fid", "is_mean", "kid_mean", "precision", "recall")), r
 
 
@@ -137,3 +146,29 @@ def test_quick_fid_prefers_a_generator_closer_to_the_data(mnist, classifier_path
     samples = generate(untrained, 200, 0, 100, torch.device("cpu"))  # evaluate.seed 0, batch_size 100
     direct = fidelity(samples, test_x[:200], classifier_path, fid=True)["frechet_inception_distance"]
     assert fid_untrained == pytest.approx(direct, rel=1e-9, abs=1e-9)
+
+
+def test_quick_fid_asks_a_conditional_generator_for_the_real_class_shares(mnist, classifier_path, tmp_path):
+    (_, _), (test_x, test_y) = mnist
+    g = Generator(GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh", n_classes=10)).eval()
+    cfg, cpu = EvaluateConfig(batch_size=100), torch.device("cpu")
+    quick = QuickFID(test_x, "sha-c", cfg, classifier_path, 200, cpu, real_labels=test_y)
+    labels = labels_in_proportion(200, torch.bincount(test_y[:200], minlength=10))
+    direct = fidelity(generate(g, 200, 0, 100, cpu, labels=labels), test_x[:200], classifier_path, fid=True)
+    assert quick(g) == pytest.approx(direct["frechet_inception_distance"], rel=1e-9, abs=1e-9)
+    without_labels = QuickFID(test_x, "sha-c", cfg, classifier_path, 200, cpu)
+    with pytest.raises(EvaluationError, match=r"conditional generator \(10 classes\).*QuickFID: real_labels"):
+        without_labels(g)
+
+
+def test_a_conditional_generator_is_asked_for_the_real_class_shares():
+    spec = GeneratorSpec(8, 4, 16, 1, "relu", True, "tanh")
+    assert requested_labels(Generator(spec), 10, torch.tensor([0, 1])) is None  # unconditional
+    g = Generator(GeneratorSpec(8, 4, 16, 1, "relu", True, "tanh", n_classes=3))
+    real = torch.tensor([0] * 6 + [1] * 3 + [2] * 1)
+    assert requested_labels(g, 20, real).tolist() == [0] * 12 + [1] * 6 + [2] * 2
+    assert requested_labels(g, 4, torch.tensor([2, 2])).tolist() == [2] * 4  # a class the split lacks: none
+    with pytest.raises(EvaluationError, match=r"^a conditional generator \(3 classes\) is scored against labelled"):
+        requested_labels(g, 4, None)
+    with pytest.raises(EvaluationError, match=r"labels up to 3, but the conditional generator knows 3 classes"):
+        requested_labels(g, 4, torch.tensor([0, 3]))

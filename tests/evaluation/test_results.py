@@ -1,4 +1,4 @@
-"""The shape of eval.json and its table form, which the report reads."""
+"""The shape of eval.json and its table form, which the report reads, with and without the per-class scores."""
 
 from dcgan_lab.evaluation.results import results_table
 
@@ -29,3 +29,22 @@ def test_the_seed_column_is_the_training_seed_and_the_sample_seed_keeps_its_own_
     results = {"final": {"seed2": {"fid": 4.8, "seed": 7}}}  # `seed` inside a result: the samples' noise seed
     row = results_table(results).iloc[0]
     assert (row["seed"], row["sample_seed"]) == (2, 7)
+
+
+def test_per_class_scores_are_columns_where_present_and_the_per_class_list_is_left_out():
+    """eval.json from before the per-class FID, or runs of an unconditional G (no conditional accuracy), sit in
+    one table with runs that have them: their cells are empty."""
+    results = {
+        "radford": {"seed0": {"fid": 8.0}},  # an eval.json written before the per-class FID
+        "uncond": {"seed0": {"fid": 6.0, "intra_fid": [5.0, None], "intra_fid_mean": 5.0, "intra_fid_classes": 1,
+                             "intra_fid_grouping": "classifier prediction"}},
+        "cond": {"seed0": {"fid": 5.0, "intra_fid": [4.0, 6.0], "intra_fid_mean": 5.0, "intra_fid_classes": 2,
+                           "intra_fid_grouping": "requested label", "conditional_accuracy": 0.9}},
+    }
+    table = results_table(results).set_index("variant")
+    assert list(table.columns) == ["seed", "fid", "intra_fid_mean", "intra_fid_classes", "intra_fid_grouping",
+                                   "conditional_accuracy"]
+    assert table.loc["cond", "conditional_accuracy"] == 0.9 and table.loc["uncond", "intra_fid_mean"] == 5.0
+    assert table.loc["radford"].drop(["seed", "fid"]).isna().all()
+    assert table.loc["uncond", "conditional_accuracy"] != table.loc["uncond", "conditional_accuracy"]  # NaN
+    assert list(results_table({"radford": results["radford"]}).columns) == ["variant", "seed", "fid"]

@@ -87,3 +87,44 @@ def test_specs_from_params_take_widths_from_model_and_flags_from_the_variant(par
 
     unit = replace(params, data=replace(params.data, pixel_range=(0.0, 1.0)))
     assert specs_from_params(unit, unit.variant("final"), 1)[0].output == "sigmoid"  # [0, 1] pixels
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("sn", [False, True])
+@pytest.mark.parametrize("head", ["conv", "gap"])
+def test_conditional_shapes_at_32_and_64_px_with_and_without_spectral_norm(size, sn, head):
+    g = Generator(gspec(image_size=size, n_classes=10))
+    d = Discriminator(dspec(image_size=size, spectral_norm=sn, head=head, n_classes=10))
+    labels = torch.tensor([0, 3, 9, 3, 1])
+    x = g(torch.randn(5, 16), labels)
+    assert x.shape == (5, 1, size, size) and d(x, labels).shape == (5,)
+    assert g.net[0].in_channels == 32  # z (16) joined by the label embedding (16)
+    # With spectral norm the projection's embedding is normalised too (Miyato & Koyama's code does it).
+    assert hasattr(d.embed, "parametrizations") == sn
+
+
+@pytest.mark.parametrize("head", ["conv", "gap"])
+def test_the_projection_term_changes_the_logit_when_the_label_changes(head):
+    torch.manual_seed(0)
+    d = Discriminator(dspec(head=head, n_classes=10)).eval()
+    x = torch.rand(4, 1, 32, 32) * 2 - 1
+    a, b = d(x, torch.tensor([0, 0, 0, 0])), d(x, torch.tensor([1, 1, 1, 1]))
+    assert not torch.allclose(a, b)
+    # logit = psi(phi(x)) + <embed(y), phi(x)>: the difference between two labels is <embed(0) - embed(1), phi(x)>
+    phi = d.net[: -d.n_head](x).sum((2, 3))
+    assert torch.allclose(a - b, phi @ (d.embed.weight[0] - d.embed.weight[1]), atol=1e-5)
+
+
+def test_a_conditional_model_refuses_to_run_without_labels_and_the_unconditional_keys_stay():
+    with pytest.raises(ValueError, match=r"needs one label per sample, \(B,\) = \(3,\); got none"):
+        Generator(gspec(n_classes=4))(torch.randn(3, 16))
+    with pytest.raises(ValueError, match=r"got shape \(2,\)"):
+        Discriminator(dspec(n_classes=4))(torch.zeros(3, 1, 32, 32), torch.tensor([0, 1]))
+    # Unconditional models have no embedding: their state_dict keys (old checkpoints) are unchanged.
+    assert not any("embed" in k for k in [*Generator(gspec()).state_dict(), *Discriminator(dspec()).state_dict()])
+    assert set(Discriminator(dspec()).state_dict()) < set(Discriminator(dspec(n_classes=4)).state_dict())
+
+
+def test_same_seed_gives_the_same_conv_weights_to_the_conditional_and_the_plain_discriminator():
+    plain, cond = Discriminator(dspec(), init_seed=6), Discriminator(dspec(n_classes=10), init_seed=6)
+    assert all(torch.equal(w, cond.state_dict()[k]) for k, w in plain.state_dict().items())

@@ -56,3 +56,28 @@ def test_generate_from_is_g_in_eval_mode_as_uint8():
     assert images.shape == (5, 1, 32, 32) and images.dtype == torch.uint8 and not g.training
     with torch.no_grad():
         assert torch.equal(images, ((g(z) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8))
+
+
+def test_a_conditional_grid_has_one_row_per_class_with_the_same_noise_in_each_column():
+    from dcgan_lab.gan.models import Generator, GeneratorSpec
+    from dcgan_lab.gan.sampling import sample_grid
+
+    torch.manual_seed(0)
+    g = Generator(GeneratorSpec(8, 8, 16, 1, "relu", True, "tanh", n_classes=3))
+    z = torch.randn(16, 8)
+    grid = sample_grid(g, z)
+    assert grid.shape == (3, 3 * 18 + 2, 4 * 18 + 2)  # 3 classes x 4 columns of 16 px + padding
+    with torch.no_grad():
+        row1 = g.eval()(z[:4], torch.full((4,), 1))
+    tile = grid[0, 18 + 2 : 18 + 2 + 16, 18 + 2 : 18 + 2 + 16]  # class 1, column 1
+    from dcgan_lab.gan.pixels import to_uint8
+
+    assert torch.equal(tile, to_uint8(row1, g.spec.pixel_range)[1, 0])
+
+
+def test_labels_in_proportion_follow_the_class_shares_exactly():
+    from dcgan_lab.gan.sampling import labels_in_proportion
+
+    labels = labels_in_proportion(10, torch.tensor([1.0, 1.0, 2.0]))
+    assert labels.tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 2, 2] or torch.bincount(labels).tolist() in ([3, 2, 5], [2, 3, 5])
+    assert torch.bincount(labels_in_proportion(1000, torch.tensor([980.0, 1135, 1032]))).tolist() == [311, 361, 328]

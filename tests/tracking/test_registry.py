@@ -67,3 +67,25 @@ def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tm
     with torch.inference_mode():
         assert torch.equal(graph(z), old_g(z))
 
+
+
+def test_a_conditional_generator_is_logged_with_its_labels_input_and_loads_back(tmp_path, monkeypatch):
+    import mlflow
+
+    from dcgan_lab.gan.checkpoint import save_gan
+    from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, GeneratorSpec
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    torch.manual_seed(0)
+    g = Generator(GeneratorSpec(8, 8, 16, 1, "relu", True, "tanh", n_classes=3)).eval()
+    save_gan(tmp_path / "c.pt", g, Discriminator(DiscriminatorSpec(8, 16, 1, True, True, "gap", n_classes=3)))
+    logger = RunLogger.start("cgan", 0, {}, {}, root=tmp_path)
+    uri = log_generator(logger.client, logger.run_id, tmp_path / "c.pt")
+    inputs = mlflow.models.get_model_info(uri).signature.inputs.to_dict()
+    assert [(i["name"], i["tensor-spec"]["dtype"], i["tensor-spec"]["shape"]) for i in inputs] == [
+        ("z", "float32", (-1, 8)), ("labels", "int64", (-1,))]
+    loaded = load_generator(uri)
+    assert loaded.spec == g.spec
+    z, y = torch.randn(4, 8), torch.tensor([0, 2, 1, 2])
+    with torch.inference_mode():
+        assert torch.allclose(loaded(z, y), g(z, y), atol=1e-6)

@@ -30,7 +30,9 @@ def main(out: Path, mode: str, variant: str = "final") -> None:
     params = with_train(params, max_steps=6, checkpoint_every=3, eval_every=0)
     world = distributed.init("cpu")
     if mode == "fit":
-        saved = result(fit(params, params.variant(variant), random_images(512), CPU, seed=0, world=world), world)
+        labels = torch.arange(512) % 10  # a conditional variant's classes; the others ignore them
+        saved = result(fit(params, params.variant(variant), random_images(512), CPU, seed=0, world=world,
+                           labels=labels, n_classes=10), world)
     elif mode == "stream":  # the same 6 steps (4 per epoch per rank) with stream false, then true
         images = load_split(out / "prepared", "train", mmap=True)[0]
         saved = {stream: result(fit(with_train(params, stream=stream), params.variant("final"), images, CPU, seed=0,

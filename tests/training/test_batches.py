@@ -76,7 +76,7 @@ def test_batch_larger_than_dataset_is_a_config_error(params):
 def test_each_rank_takes_its_share_of_the_epoch_order(images):
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     shards = [batches.Shard(images, CPU, 32, False, World(rank, 2)) for rank in (0, 1)]
-    assert [s.steps_per_epoch for s in shards] == [4, 4]  # 128 images per rank, 32 per step
+    assert [s.batches_per_epoch for s in shards] == [4, 4]  # 128 images per rank, 32 per step
     for s in shards:
         s.follow(order)
     seen = torch.cat([torch.cat([s.batch(i) for i in range(4)]) for s in shards])
@@ -84,3 +84,15 @@ def test_each_rank_takes_its_share_of_the_epoch_order(images):
     assert torch.equal(seen, expected)  # disjoint halves, each in the order's sequence
     with pytest.raises(ConfigError, match=r"\(256 images, 128 per rank\)"):
         batches.Shard(images, CPU, 200, False, World(0, 2))
+
+
+def test_shard_labels_follow_the_order_and_d_steps_must_fit_the_set(images):
+    labels = torch.arange(256) % 7  # the fixture's 256 images
+    shard = batches.Shard(images, torch.device("cpu"), 32, False, World(), labels=labels)
+    order = torch.randperm(256, generator=torch.Generator().manual_seed(0))
+    shard.follow(order)
+    assert torch.equal(shard.labels(3), labels[order[96:128]])
+    assert torch.equal(shard.batch(3), images[order[96:128]])
+    with pytest.raises(ConfigError, match=r"^train\.d_steps: 10 D updates of 32 images per step need 320; the "
+                                          r"training set has 256 images$"):
+        batches.Shard(images, torch.device("cpu"), 32, False, World(), d_steps=10)

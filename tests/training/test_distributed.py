@@ -17,7 +17,8 @@ from helpers import ROOT, TORCHRUN, env_for, prepared, raw_params_file, run, shr
 WORKER = str(ROOT / "tests" / "training" / "ddp_worker.py")
 
 
-@pytest.mark.parametrize("variant", ["improved", "final"])  # BN in G and D, spectral norm, augmentation
+# BN in G and D, spectral norm; cgan = final + conditional: augmentation, and labels through DDP
+@pytest.mark.parametrize("variant", ["improved", "cgan"])
 def test_two_cpu_ranks_keep_identical_weights(tmp_path, variant):
     run(TORCHRUN + [WORKER, str(tmp_path), "fit", variant], tmp_path, env_for(tmp_path), timeout=600)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))

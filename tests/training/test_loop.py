@@ -133,3 +133,51 @@ def test_the_batches_the_loop_feeds_are_the_same_across_variants(params, images,
         runs[variant] = list(fed)
     assert len(runs["radford"]) == len(runs["final"]) == 20  # 16 steps per epoch: into the second epoch
     assert all(torch.equal(a, b) for a, b in zip(runs["radford"], runs["final"]))
+
+
+LABELS = torch.arange(512) % 10  # the conditional variant's classes for the 512 noise images
+
+
+@pytest.mark.parametrize("variant,checkpoint_every,expected", [
+    ("cgan", 7, [7, 14, 20]),  # labels: the real ones by the epoch's order, fake ones from the noise stream
+    ("wgan", 2, [2, 4, 6]),  # 5 critic batches a step: 3 steps an epoch, so the checkpoint at 4 is mid-epoch
+])
+def test_conditional_and_wgan_gp_runs_resume_bitwise(params, images, variant, checkpoint_every, expected):
+    p = with_train(params, max_steps=20, checkpoint_every=checkpoint_every, eval_every=0)
+    snapshots = []
+    full = fit(p, p.variant(variant), images, CPU, seed=3, hooks=Hooks(on_checkpoint=snapshots.append),
+               labels=LABELS, n_classes=10)
+    assert [s["step"] for s in snapshots] == expected
+    assert (full.g.spec.n_classes, full.d.spec.n_classes) == ((10, 10) if variant == "cgan" else (0, 0))
+    for snapshot in snapshots[:2]:
+        resumed = fit(p, p.variant(variant), images, CPU, seed=3, resume=snapshot, labels=LABELS, n_classes=10)
+        assert same_weights(resumed.g.state_dict(), full.g.state_dict())
+        assert same_weights(resumed.d.state_dict(), full.d.state_dict())
+        assert history_frame(resumed).equals(history_frame(full))
+    assert list(history_frame(full).columns) == (
+        ["step", "loss_d", "loss_g", "wasserstein", "gp"] if variant == "wgan"
+        else ["step", "loss_d", "loss_g", "d_real", "d_fake", "d_gen"])
+
+
+def test_the_loop_feeds_real_labels_by_the_data_order_and_fake_labels_from_the_class_shares(params, images,
+                                                                                          monkeypatch):
+    from dcgan_lab.training import loop
+
+    fed = []
+    step = loop.train_step
+    monkeypatch.setattr(loop, "train_step", lambda *a, **k: fed.extend(a[4]) or step(*a, **k))
+    labels = torch.where(torch.arange(512) < 128, 3, 8)  # a quarter class 3, the rest class 8
+    run = fit(with_train(params, max_steps=16, eval_every=0), params.variant("cgan"), images, CPU, seed=0,
+              labels=labels, n_classes=10)
+    order = run.order  # one epoch: batch i holds the images order[32 i : 32 (i + 1)]
+    assert all(torch.equal(b.real_labels, labels[order[32 * i : 32 * (i + 1)]]) for i, b in enumerate(fed))
+    fake = torch.cat([b.fake_labels for b in fed])
+    assert set(fake.tolist()) == {3, 8} and abs((fake == 3).float().mean().item() - 0.25) < 0.06
+
+
+def test_wgan_gp_is_not_stopped_by_the_saturation_check(params, images):
+    """A critic's scores are not probabilities: the bce saturation check would misread them."""
+    p = with_train(params, max_steps=6, eval_every=0, collapse_patience=1, saturation=0.49)
+    fit(p, p.variant("wgan"), images, CPU, seed=0)  # a bce run with these settings stops at once
+    with pytest.raises(Exception, match="D saturated"):
+        fit(p, p.variant("baseline"), images, CPU, seed=0)

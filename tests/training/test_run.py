@@ -84,3 +84,46 @@ def test_a_train_stage_run_resumes_with_the_other_stream_setting(params, tmp_pat
     train_variant(with_train(p, stream=False), "baseline", 0, data, paths)
     train_variant(with_train(p, stream=True), "baseline", 0, data, paths)  # where batches come from: same run
     assert "baseline seed 0: resuming from step 6 " in capsys.readouterr().err
+
+
+def test_a_conditional_run_draws_one_row_per_class_and_its_checkpoint_rebuilds_alone(params, tmp_path, store):
+    from PIL import Image
+
+    p = with_train(params, max_steps=4, eval_every=0)  # sample_grid 16: 4 columns of fixed noise
+    paths = paths_under(tmp_path, "cgan")
+    summary = train_variant(p, "cgan", 0, prepared(tmp_path), paths)
+    g = load_generator(paths.model.checkpoint)
+    assert g.spec.n_classes == 10 and summary["steps"] == 4  # the manifest's 10 classes
+    assert Image.open(paths.model.samples).size == (4 * 34 + 2, 10 * 34 + 2)  # 32 px + 2 px padding: 10 rows
+    (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
+    assert run.data.params["variant.conditional"] == "True"
+
+
+def test_a_wgan_gp_run_logs_the_critic_statistics(params, tmp_path, store):
+    p = with_train(params, max_steps=3, eval_every=0)
+    paths = paths_under(tmp_path, "wgan")
+    summary = train_variant(p, "wgan", 0, prepared(tmp_path), paths)
+    assert {"wasserstein", "gp"} <= summary.keys() and "d_real" not in summary
+    (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
+    assert {"wasserstein", "gp", "loss_d"} <= run.data.metrics.keys()
+    # 256 images, 8 batches of 32 an epoch, 5 critic batches a step: 1 step an epoch, 2 in all
+    assert summary["steps"] == 2 and len(store.get_metric_history(run.info.run_id, "gp")) == 2
+    assert run.data.params["variant.d_steps"] == "5" and run.data.params["variant.loss"] == "wgan-gp"
+
+
+def test_conditional_on_a_data_set_without_labels_and_wgan_gp_under_torchrun_are_one_line_errors(params, tmp_path,
+                                                                                               store):
+    from dcgan_lab.core.errors import ConfigError
+    from dcgan_lab.training.distributed import World
+    from dcgan_lab.training.run import check_variant_fits
+
+    data = prepared(tmp_path)
+    manifest = json.loads((data / "manifest.json").read_text())
+    (data / "manifest.json").write_text(json.dumps({**manifest, "dataset": "folder", "classes": ["all"]}))
+    with pytest.raises(ConfigError, match=r"^variants\.cgan\.conditional: true needs a labelled data set; folder "
+                                          r"was prepared with 1 class \(all\)"):
+        train_variant(params, "cgan", 0, data, paths_under(tmp_path, "cgan"))
+    assert store.get_experiment_by_name("dcgan-lab") is None, "no MLflow run is started for nothing"
+    with pytest.raises(ConfigError, match=r"^variants\.wgan\.loss: wgan-gp is not supported under torchrun"):
+        check_variant_fits("wgan", params.variant("wgan"), "wgan-gp", manifest, World(0, 2))
+    assert check_variant_fits("wgan", params.variant("wgan"), "wgan-gp", manifest, World()) == 10

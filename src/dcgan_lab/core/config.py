@@ -6,7 +6,7 @@ stage scripts reads YAML. The comments here and in params.yaml say what each key
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Optional
 
 from .errors import ConfigError
@@ -45,7 +45,11 @@ class TrainConfig:
     lr_g: float = 2.0e-4
     lr_d: float = 2.0e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    loss: Literal["bce", "hinge"] = "bce"
+    # bce: non-saturating GAN loss on logits; hinge; wgan-gp: Wasserstein critic with a gradient penalty
+    # (Gulrajani et al. 2017), which wants d_steps 5, betas [0.0, 0.9] and no batch norm in D.
+    loss: Literal["bce", "hinge", "wgan-gp"] = "bce"
+    d_steps: int = 1  # D (critic) updates per G update, each on the next real batch; a step is one G update
+    gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty (lambda in the paper)
     # Losses are kept on the device and read back (one host sync) every log_every steps.
     log_every: int = 50
     sample_grid: int = 64
@@ -103,6 +107,13 @@ class VariantConfig:
     d_batch_norm: bool = True
     d_spectral_norm: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # G and D take the class label (a label embedding joined to z; a projection discriminator); needs a
+    # labelled data set. The number of classes comes from the prepared data.
+    conditional: bool = False
+    # A variant may train with its own loss, critic steps and Adam betas; null: train.loss / d_steps / betas.
+    loss: Optional[Literal["bce", "hinge", "wgan-gp"]] = None
+    d_steps: Optional[int] = None
+    betas: Optional[tuple[float, float]] = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,11 @@ class Params:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+    def train_for(self, variant: VariantConfig) -> TrainConfig:
+        """`train` as one variant trains: its own loss, d_steps and betas where it sets them."""
+        overrides = {k: getattr(variant, k) for k in ("loss", "d_steps", "betas") if getattr(variant, k) is not None}
+        return replace(self.train, **overrides)
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:

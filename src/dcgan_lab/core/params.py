@@ -17,7 +17,7 @@ from typing import Literal
 
 import yaml
 
-from .config import Params
+from .config import Params, VariantConfig
 from .errors import ConfigError
 
 def _suggest(key: str, allowed: typing.Iterable[str]) -> str:
@@ -132,10 +132,10 @@ def _validate(p: Params) -> None:
            "python, or a torchrun command line such as 'torchrun --standalone --nproc_per_node=2'")
     if not p.variants:
         raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
+    _check(t.d_steps >= 1, "train.d_steps", t.d_steps, "an integer >= 1")
+    _check(t.gp_weight >= 0, "train.gp_weight", t.gp_weight, "a number >= 0")
     for name, v in p.variants.items():
-        a = v.augment
-        _check(0 <= a.translation < 0.5, f"variants.{name}.augment.translation", a.translation, "a number in [0, 0.5)")
-        _check(0 <= a.cutout < 1, f"variants.{name}.augment.cutout", a.cutout, "a number in [0, 1)")
+        _validate_variant(p, name, v)
     _check(c.width >= 1, "classifier.width", c.width, "an integer >= 1")
     _check(c.epochs >= 1, "classifier.epochs", c.epochs, "an integer >= 1")
     _check(c.max_steps is None or c.max_steps >= 1, "classifier.max_steps", c.max_steps, "null or an integer >= 1")
@@ -160,6 +160,19 @@ def _validate(p: Params) -> None:
     name = p.mlflow.model_name
     _check(bool(name.strip()) and not set("/:%") & set(name), "mlflow.model_name", name,
            "a non-empty registered model name without '/', ':' or '%'")
+
+
+def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:
+    a, key = v.augment, f"variants.{name}"
+    _check(0 <= a.translation < 0.5, f"{key}.augment.translation", a.translation, "a number in [0, 0.5)")
+    _check(0 <= a.cutout < 1, f"{key}.augment.cutout", a.cutout, "a number in [0, 1)")
+    _check(v.d_steps is None or v.d_steps >= 1, f"{key}.d_steps", v.d_steps, "null (train.d_steps) or an integer >= 1")
+    _check(v.betas is None or all(0 <= b < 1 for b in v.betas), f"{key}.betas", v.betas and list(v.betas),
+           "null (train.betas) or two numbers in [0, 1)")
+    if p.train_for(v).loss == "wgan-gp" and v.d_batch_norm:
+        loss_key = f"{key}.loss" if v.loss else "train.loss"
+        raise ConfigError(f"{key}.d_batch_norm: true conflicts with {loss_key}: wgan-gp (the gradient penalty is "
+                          f"per sample and batch norm mixes the samples of a batch); allowed with wgan-gp: false")
 
 
 def parse_params(raw: dict) -> Params:

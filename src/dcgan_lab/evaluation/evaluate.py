@@ -1,8 +1,9 @@
-"""FID, IS, KID, precision/recall and class coverage of every (variant, seed) run.
+"""FID, IS, KID, precision/recall, class coverage and per-class FID of every (variant, seed) run.
 
 torch-fidelity computes every distribution metric (see fidelity.py); this module decides what goes
 in: each run's generated images and the held-out real split, seen through one feature extractor
-that every result names, plus class coverage from the domain classifier.
+that every result names, plus class coverage from the domain classifier and the per-class scores
+(per_class.py). A conditional generator is asked for the real split's class shares.
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ from ..gan.sampling import generate
 from ..tracking.registry import log_generator, register_best
 from ..tracking.runs import RunLogger
 from . import classifier
-from .fidelity import extractor_kwargs, fidelity_metrics, reference_cache_name
+from .fidelity import extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
+from .per_class import per_class_scores
 from .results import results_table
 
 SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
           "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
-          "best_recall", "ema_fid", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta")
+          "best_recall", "ema_fid", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta",
+          "intra_fid_mean", "conditional_accuracy")  # and each class's FID as intra_fid_class<k> (_scores)
 HEADLINE = ("fid", "is_mean", "kid_mean", "precision", "recall")  # also scored for the best and EMA generators
 
 
@@ -80,15 +83,19 @@ def evaluate_variant(
         images, labels = images[: cfg.n_real], labels[: cfg.n_real]
     kwargs = extractor_kwargs(cfg, classifier_path)
     g = g.to(memory_format=torch.channels_last)  # NHWC generates 1.15x faster, on a CPU too
-    fake = generate(g, cfg.n_samples, cfg.seed, cfg.batch_size, device)
+    requested = requested_labels(g, cfg.n_samples, labels)  # None for an unconditional G
+    fake = generate(g, cfg.n_samples, cfg.seed, cfg.batch_size, device, labels=requested)
     cache_name = reference_cache_name(kwargs, split_sha256, len(images))
-    result, features = fidelity_metrics(fake, images, kwargs, cfg, device, cache_name, cache_root)
+    result, features, real_features = fidelity_metrics(fake, images, kwargs, cfg, device, cache_name, cache_root)
     clf = classifier.load_classifier(classifier_path)
     if kwargs["feature_extractor"] == classifier.EXTRACTOR_NAME:  # torch-fidelity just ran it over the samples
         preds = features["logits"].argmax(1)
     else:
         preds = predict_classes(fake, clf, device)
     result.update(class_coverage(preds, labels, clf.spec.n_classes))
+    layer = kwargs["feature_layer_fid"]  # per-class FID in the overall FID's feature space
+    result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels,
+                                   clf.spec.n_classes))
     result.update(
         extractor=kwargs["feature_extractor"],
         fid_features=kwargs["feature_layer_fid"],
@@ -116,8 +123,8 @@ def real_reference(real: torch.Tensor, cfg: EvaluateConfig, classifier_path: Pat
     (a floor for sample sets of that size) and IS of the first half (a ceiling)."""
     images = real if cfg.n_real is None else real[: cfg.n_real]
     half = len(images) // 2
-    m, _ = fidelity_metrics(images[:half], images[half : 2 * half], extractor_kwargs(cfg, classifier_path),
-                            replace(cfg, precision_recall=False), device)
+    m, _, _ = fidelity_metrics(images[:half], images[half : 2 * half], extractor_kwargs(cfg, classifier_path),
+                               replace(cfg, precision_recall=False), device)
     return {"fid_half_vs_half": m["fid"], "kid_half_vs_half": m["kid_mean"], "is_real": m["is_mean"],
             "n_per_half": half, "real_split": cfg.real_split}
 
@@ -185,7 +192,7 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
         seed = int(seed_key.removeprefix("seed"))
         run = paths.model_dir(models, name, seed)
         logger = RunLogger.resume(run.mlflow_run, name, seed, tags)
-        scores = {k: float(r[k]) for k in SCORES if k in r and math.isfinite(r[k])}
+        scores = _scores(r)
         eval_tags = {f"eval.{k}": r[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
                                             "kid_subset_size")}
         eval_tags["eval.code"] = code  # new evaluation code scores again, even under the same protocol
@@ -196,8 +203,9 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
         same_protocol = all(logged.tags.get(k) == str(v) for k, v in eval_tags.items())
         if not (same_protocol and scores.keys() <= logged.metrics.keys()):
             logger.log_metrics([scores], [0])
-        if "extractor_test_accuracy" in r:
-            eval_tags["eval.extractor_test_accuracy"] = r["extractor_test_accuracy"]
+        for key in ("extractor_test_accuracy", "intra_fid_grouping"):  # about the scores, not their protocol
+            if key in r:
+                eval_tags[f"eval.{key}"] = r[key]
         logger.set_tags(eval_tags)
         model_uri = log_generator(logger.client, logger.run_id, run.checkpoint)
         candidates.append((r["fid"], logger.run_id, model_uri))
@@ -205,6 +213,13 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
     if mlflow_cfg.register and client is not None:
         return register_best(client, candidates, mlflow_cfg.model_name)
     return None
+
+
+def _scores(r: dict) -> dict[str, float]:
+    """The finite scores of one result as MLflow metrics, each class's FID as intra_fid_class<k>."""
+    per_class = {f"intra_fid_class{k}": v for k, v in enumerate(r.get("intra_fid", []))}
+    return {k: float(v) for k, v in {**{k: r.get(k) for k in SCORES}, **per_class}.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def evaluate_stage(params: Params, data_dir: Path, classifier_dir: Path, models: Path, out: paths.EvalPaths,

@@ -3,7 +3,9 @@
 Generated images are made in large batches under inference mode and kept as uint8 in memory (no
 PNG round trip). Features of the real split are cached by torch-fidelity under a name built from
 the split's sha256, the subset size and the extractor weights' sha256, so a changed data set or
-extractor never reuses stale statistics.
+extractor never reuses stale statistics. torch-fidelity caches every real image's features (one file
+per layer, in the split's order), not only their statistics: the per-class FID reads them by label
+whether they were just extracted or come from the cache.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ..core.config import EvaluateConfig
 from ..core.errors import EvaluationError
 from ..core.files import sha256_file
 from ..gan.models import Generator
-from ..gan.sampling import generate
+from ..gan.sampling import generate, labels_in_proportion
 from . import classifier
 
 INCEPTION = "inception-v3-compat"
@@ -84,6 +86,22 @@ def reference_cache_name(kwargs: dict, split_sha256: str, n_real: int) -> str:
     return f"dcgan-lab-real-{key[:24]}"
 
 
+def requested_labels(g, n: int, real_labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The (n,) labels a conditional G (spec.n_classes > 0) is asked for: the real split's class shares
+    (gan.sampling.labels_in_proportion), so its overall FID compares like with like. None for an unconditional G."""
+    n_classes = getattr(g.spec, "n_classes", 0)
+    if not n_classes:
+        return None
+    if real_labels is None:
+        raise EvaluationError(f"a conditional generator ({n_classes} classes) is scored against labelled real "
+                              f"images, and no labels were given (QuickFID: real_labels)")
+    if len(real_labels) and int(real_labels.max()) >= n_classes:
+        raise EvaluationError(f"the real images have labels up to {int(real_labels.max())}, but the conditional "
+                              f"generator knows {n_classes} classes (0 <= label < {n_classes}); was it trained "
+                              f"on another data set?")
+    return labels_in_proportion(n, torch.bincount(real_labels, minlength=n_classes))
+
+
 def fidelity_metrics(
     fake: torch.Tensor,  # (N, C, S, S) uint8
     real: torch.Tensor,  # (M, C, S, S) uint8
@@ -92,14 +110,16 @@ def fidelity_metrics(
     device: torch.device,
     real_cache_name: str | None = None,
     cache_root: Path | None = None,
-) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+) -> tuple[dict[str, float], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """FID, IS, KID and precision/recall of `fake` against `real`, all by torch-fidelity, and the
-    features torch-fidelity extracted from `fake` ({layer: (N, D)}, e.g. the classifier's logits).
+    features torch-fidelity extracted from `fake` and from `real` ({layer: (N, D)} and {layer: (M, D)}
+    on the CPU, row i from image i; e.g. the classifier's logits), the real ones from its cache if there.
 
     This is `torch_fidelity.calculate_metrics(input1=fake, input2=real, isc, fid, kid, prc)` taken
     step by step through torch-fidelity's own functions, in the order its
-    `calculate_metrics_one_feature_extractor` calls them, so that the samples' features come back:
-    class coverage reads the classifier's logits from them instead of running the classifier again.
+    `calculate_metrics_one_feature_extractor` calls them, so that the features come back: class
+    coverage reads the classifier's logits from them instead of running the classifier again, and the
+    per-class FID groups them by class.
     tests/evaluation/test_fidelity.py checks that every number equals calculate_metrics' exactly."""
     rgb = kwargs["feature_extractor"] == INCEPTION
     kid_subset = min(cfg.kid_subset_size, len(fake), len(real))
@@ -143,24 +163,27 @@ def fidelity_metrics(
     if cfg.precision_recall:
         prc = metric_prc.prc_featuresdict_to_metric(*features, layers["prc"], **tf)
         out.update(precision=prc[metric_prc.KEY_METRIC_PRECISION], recall=prc[metric_prc.KEY_METRIC_RECALL])
-    return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": kid_subset}, features[0]
+    return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": kid_subset}, features[0], features[1]
 
 
 class QuickFID:
     """FID of a few samples against a fixed held-out set, to pick the best generator during training.
 
-    Same extractor as the evaluation; the real set's features are cached on the first call."""
+    Same extractor as the evaluation; the real set's features are cached on the first call. A conditional
+    G is asked for the real set's class shares, from `real_labels` (which it then needs)."""
 
     def __init__(self, real: torch.Tensor, split_sha256: str, cfg: EvaluateConfig, classifier_path: Path,
-                 n_samples: int, device: torch.device):
+                 n_samples: int, device: torch.device, real_labels: torch.Tensor | None = None):
         self.real, self.cfg, self.n, self.device = real[:n_samples], cfg, n_samples, device
+        self.real_labels = None if real_labels is None else real_labels[:n_samples]
         self.kwargs = extractor_kwargs(cfg, classifier_path)
         if self.kwargs["feature_extractor"] == classifier.EXTRACTOR_NAME:
             classifier.load_classifier(classifier_path)  # missing or broken: stop now, not at the first quick FID
         self.cache_name = reference_cache_name(self.kwargs, split_sha256, len(self.real))
 
     def __call__(self, g: Generator) -> float:
-        fake = generate(g, self.n, self.cfg.seed, self.cfg.batch_size, self.device)
+        labels = requested_labels(g, self.n, self.real_labels)
+        fake = generate(g, self.n, self.cfg.seed, self.cfg.batch_size, self.device, labels=labels)
         rgb = self.kwargs["feature_extractor"] == INCEPTION
         result = torch_fidelity.calculate_metrics(
             input1=Uint8Images(fake, rgb), input2=Uint8Images(self.real, rgb), fid=True,

@@ -37,12 +37,11 @@ NETWORKS = ("generator", "discriminator")
 
 def example_inputs(model: nn.Module) -> tuple[torch.Tensor, ...]:
     """One zero input for the network's forward, read from its spec: noise (1, latent_dim) for a generator
-    (plus a label (1,) for a conditional one, spec.n_classes > 0), an image (1, C, S, S) for a critic."""
+    or an image (1, C, S, S) for a critic; plus a label (1,) for a conditional one (spec.n_classes > 0)."""
     spec = model.spec
-    if hasattr(spec, "latent_dim"):
-        z = torch.zeros(1, spec.latent_dim)
-        return (z, torch.zeros(1, dtype=torch.long)) if getattr(spec, "n_classes", 0) > 0 else (z,)
-    return (torch.zeros(1, spec.channels, spec.image_size, spec.image_size),)
+    x = torch.zeros(1, spec.latent_dim) if hasattr(spec, "latent_dim") else torch.zeros(
+        1, spec.channels, spec.image_size, spec.image_size)
+    return (x, torch.zeros(1, dtype=torch.long)) if getattr(spec, "n_classes", 0) > 0 else (x,)
 
 
 def _plain_copy(model: nn.Module) -> nn.Module:
@@ -61,10 +60,12 @@ def describe(model: nn.Module) -> str:
     spec, n_params = getattr(model, "spec", None), sum(p.numel() for p in model.parameters())
     if isinstance(spec, GeneratorSpec):
         flags = [spec.activation, "batch norm" if spec.batch_norm else "no batch norm", f"{spec.output} output"]
+        flags += [f"conditional on {spec.n_classes} classes (label embedding joined to z)"] if spec.n_classes else []
         head = f"generator: z ({spec.latent_dim}) -> {_size(spec)}, width {spec.width}"
     elif isinstance(spec, DiscriminatorSpec):
         flags = ["batch norm" if spec.batch_norm else "no batch norm",
                  "spectral norm on every conv" if spec.spectral_norm else "no spectral norm", f"{spec.head} head"]
+        flags += [f"projection over {spec.n_classes} classes"] if spec.n_classes else []
         head = f"discriminator: {_size(spec)} -> 1 logit, width {spec.width}"
     else:  # e.g. a generator graph from MLflow (tracking.registry.GraphGenerator): no flags to show
         flags = ["its layers are not known (no spec)"]

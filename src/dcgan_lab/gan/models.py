@@ -5,6 +5,9 @@ N(0, 0.02) init. Which layers get batch norm or spectral norm, the generator's
 hidden activation and its output squashing are constructor arguments, turned
 into layer constructors once, so baseline / improved / final are the same code.
 
+Conditional variants (`n_classes` > 0) take a class label beside their input: G joins a learned label
+embedding to z, D adds the projection term of Miyato & Koyama (2018) to its logit.
+
 The specs are plain dataclasses saved inside checkpoints, so a checkpoint
 rebuilds its model with nothing else.
 """
@@ -31,6 +34,7 @@ class GeneratorSpec:
     activation: str  # "relu" | "leaky_relu"
     batch_norm: bool
     output: str  # "tanh" for pixels in [-1, 1], "sigmoid" for [0, 1]
+    n_classes: int = 0  # > 0: conditional, G(z, y) with labels y in [0, n_classes)
 
     @property
     def pixel_range(self) -> tuple[float, float]:
@@ -45,11 +49,16 @@ class DiscriminatorSpec:
     batch_norm: bool
     spectral_norm: bool
     head: str  # "conv": 4x4 conv to one logit; "gap": global average pool + 1x1 conv
+    n_classes: int = 0  # > 0: conditional, D(x, y) with the projection term
 
 
-def specs_from_params(params: Params, variant: VariantConfig, channels: int) -> tuple[GeneratorSpec, DiscriminatorSpec]:
-    """The specs of one variant: shared widths and image size from `model`/`data`, flags from the variant."""
+def specs_from_params(params: Params, variant: VariantConfig, channels: int,
+                      n_classes: int = 0) -> tuple[GeneratorSpec, DiscriminatorSpec]:
+    """The specs of one variant: shared widths and image size from `model`/`data`, flags from the variant.
+    `n_classes` is the prepared data set's (its manifest); only a conditional variant uses it."""
     data, model = params.data, params.model
+    n_classes = n_classes if variant.conditional else 0
+
     g = GeneratorSpec(
         latent_dim=model.latent_dim,
         width=model.g_width,
@@ -58,6 +67,7 @@ def specs_from_params(params: Params, variant: VariantConfig, channels: int) -> 
         activation=variant.g_activation,
         batch_norm=variant.g_batch_norm,
         output=output_for(data.pixel_range),
+        n_classes=n_classes,
     )
     d = DiscriminatorSpec(
         width=model.d_width,
@@ -66,6 +76,7 @@ def specs_from_params(params: Params, variant: VariantConfig, channels: int) -> 
         batch_norm=variant.d_batch_norm,
         spectral_norm=variant.d_spectral_norm,
         head=model.d_head,
+        n_classes=n_classes,
     )
     return g, d
 
@@ -96,9 +107,15 @@ class Generator(nn.Module):
         # Without batch norm the convs need their bias; with it the bias is redundant.
         bias = not spec.batch_norm
 
+        # Conditioning: a learned embedding of the label, joined to z (the conditional GAN of Mirza & Osindero
+        # 2014, with an embedding in place of their one-hot code). Chosen over conditional batch norm (de Vries
+        # et al. 2017, as in BigGAN) because it works the same with and without batch norm in G, and the
+        # study's baseline G has none. The first layer sees latent_dim + latent_dim channels.
+        self.embed = nn.Embedding(spec.n_classes, spec.latent_dim) if spec.n_classes else None
+        z_channels = spec.latent_dim * (2 if spec.n_classes else 1)
         layers: list[nn.Module] = [
-            # (B, latent, 1, 1) -> (B, widths[0], 4, 4)
-            nn.ConvTranspose2d(spec.latent_dim, widths[0], 4, 1, 0, bias=bias),
+            # (B, z_channels, 1, 1) -> (B, widths[0], 4, 4)
+            nn.ConvTranspose2d(z_channels, widths[0], 4, 1, 0, bias=bias),
             norm(widths[0]),
             _activation(spec.activation),
         ]
@@ -111,8 +128,11 @@ class Generator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_weights(self, init_seed)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        # z: (B, latent_dim) or (B, latent_dim, 1, 1) -> images (B, C, S, S)
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        # z: (B, latent_dim) or (B, latent_dim, 1, 1), labels: (B,) int64 if conditional -> images (B, C, S, S)
+        z = z.view(z.shape[0], -1)
+        if self.embed is not None:
+            z = torch.cat([z, self.embed(_labels(labels, z.shape[0], self.spec.n_classes))], 1)
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
@@ -138,16 +158,36 @@ class Discriminator(nn.Module):
             ]
         # features: (B, widths[-1], 4, 4)
         if spec.head == "conv":
-            layers.append(sn(nn.Conv2d(widths[-1], 1, 4, 1, 0)))  # -> (B, 1, 1, 1)
+            head = [sn(nn.Conv2d(widths[-1], 1, 4, 1, 0))]  # -> (B, 1, 1, 1)
         elif spec.head == "gap":
-            layers += [nn.AdaptiveAvgPool2d(1), sn(nn.Conv2d(widths[-1], 1, 1))]  # -> (B, 1, 1, 1)
+            head = [nn.AdaptiveAvgPool2d(1), sn(nn.Conv2d(widths[-1], 1, 1))]  # -> (B, 1, 1, 1)
         else:
             raise ValueError(f"head must be conv or gap, got {spec.head!r}")
-        self.net = nn.Sequential(*layers)
+        self.n_head = len(head)
+        self.net = nn.Sequential(*layers, *head)
+        # Projection discriminator (Miyato & Koyama 2018): logit = psi(phi(x)) + <embed(y), phi(x)>, phi(x) the
+        # last features summed over space (their global sum pooling), psi the head above. Spectral norm on the
+        # embedding too when D has it, as in their code.
+        self.embed = sn(nn.Embedding(spec.n_classes, widths[-1])) if spec.n_classes else None
         init_weights(self, init_seed)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).view(-1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, C, S, S), labels: (B,) int64 if conditional -> logits (B,)
+        if self.embed is None:
+            return self.net(x).view(-1)
+        features = self.net[: -self.n_head](x)  # (B, widths[-1], 4, 4)
+        logit = self.net[-self.n_head :](features).view(-1)
+        phi = features.sum((2, 3))  # (B, widths[-1])
+        return logit + (self.embed(_labels(labels, x.shape[0], self.spec.n_classes)) * phi).sum(1)
+
+
+def _labels(labels: torch.Tensor | None, batch: int, n_classes: int) -> torch.Tensor:
+    """A conditional model's labels, checked: one per sample."""
+    if labels is None or labels.shape != (batch,):
+        got = "none" if labels is None else f"shape {tuple(labels.shape)}"
+        raise ValueError(f"a conditional model ({n_classes} classes) needs one label per sample, (B,) = ({batch},); "
+                         f"got {got}")
+    return labels
 
 
 @torch.no_grad()
@@ -157,10 +197,13 @@ def init_weights(model: nn.Module, seed: int | None = None) -> None:
     Drawn in layer order from two streams seeded by `seed`, one for convolutions and one for batch norm,
     so two variants built with the same seed start from the same conv weights wherever their shapes match,
     whatever batch norm, spectral norm or biases one of them adds (the report pairs runs by seed).
+    Label embeddings (conditional variants) come from a third stream: N(0, 1) in G, where they sit beside
+    z ~ N(0, 1); N(0, 0.02) in D, a weight like the convs'.
     Without a seed, the streams are seeded from torch's global generator."""
     if seed is None:
         seed = int(torch.randint(0, 2**62, ()))
     convs, norms = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    embeds = torch.Generator().manual_seed(seed + (1 << 40))  # apart from the seeds nearby networks use
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
             # With spectral norm the trainable tensor is parametrizations.weight.original.
@@ -171,3 +214,6 @@ def init_weights(model: nn.Module, seed: int | None = None) -> None:
         elif isinstance(module, nn.BatchNorm2d):
             module.weight.normal_(1.0, 0.02, generator=norms)
             module.bias.zero_()
+        elif isinstance(module, nn.Embedding):
+            weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
+            weight.normal_(0.0, 1.0 if isinstance(model, Generator) else 0.02, generator=embeds)

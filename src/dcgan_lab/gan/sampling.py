@@ -9,27 +9,46 @@ from .pixels import to_uint8
 
 
 @torch.inference_mode()
-def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.device) -> torch.Tensor:
-    """n samples of G in eval mode as uint8 (n, C, S, S) on the CPU; noise from a seeded generator."""
+def generate(g: Generator, n: int, seed: int, batch_size: int, device: torch.device,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n samples of G in eval mode as uint8 (n, C, S, S) on the CPU; noise from a seeded generator.
+    A conditional G needs `labels`, (n,) int64: sample i is of class labels[i]."""
     g = g.to(device).eval()
     noise = torch.Generator(device=device).manual_seed(seed)
     chunks = []
     for start in range(0, n, batch_size):
         z = torch.randn(min(batch_size, n - start), g.spec.latent_dim, device=device, generator=noise)
-        chunks.append(to_uint8(g(z), g.spec.pixel_range).cpu())
+        y = None if labels is None else labels[start : start + len(z)].to(device)
+        chunks.append(to_uint8(g(z) if y is None else g(z, y), g.spec.pixel_range).cpu())
     return torch.cat(chunks).contiguous()
+
+
+def labels_in_proportion(n: int, frequencies: torch.Tensor) -> torch.Tensor:
+    """(n,) int64 labels, class by class, with counts proportional to `frequencies` (largest remainders):
+    what a conditional G is asked for when it is scored against a real split with those class shares."""
+    share = frequencies.double() / frequencies.sum() * n
+    counts = share.floor().long()
+    counts[torch.argsort(share - counts, descending=True, stable=True)[: n - int(counts.sum())]] += 1
+    return torch.repeat_interleave(torch.arange(len(counts)), counts)
 
 
 @torch.inference_mode()
 def sample_grid(g: Generator, z: torch.Tensor) -> torch.Tensor:
-    """(3, H, W) uint8 grid of G(z), generated in eval mode (G's mode is restored afterwards)."""
+    """(3, H, W) uint8 grid of G(z), generated in eval mode (G's mode is restored afterwards). A conditional
+    G draws one row per class, with the same noise (the first sqrt(len(z)) vectors of z) in each column."""
     from torchvision.utils import make_grid  # here: importing torchvision takes 1.5 s, and only grids need it
 
     was_training = g.training
     g.eval()
-    images = to_uint8(g(z), g.spec.pixel_range).cpu()
+    cols = int(len(z) ** 0.5)
+    if g.spec.n_classes:
+        labels = torch.arange(g.spec.n_classes, device=z.device).repeat_interleave(cols)
+        out = g(z[:cols].repeat(g.spec.n_classes, 1), labels)
+    else:
+        out = g(z)
+    images = to_uint8(out, g.spec.pixel_range).cpu()
     g.train(was_training)
-    return make_grid(images, nrow=int(len(z) ** 0.5), padding=2, pad_value=255)
+    return make_grid(images, nrow=cols, padding=2, pad_value=255)
 
 
 def latent_noise(n: int, latent_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""The ablation report: verdicts first, then each variant's mean, 95% interval and seed-to-seed noise,
-then every comparison with its tests (stats.py). Input is the evaluate stage's results, nothing recomputed.
+"""The ablation report: verdicts first, then each variant's mean, 95% interval and seed-to-seed noise, the
+per-class FID, then every comparison with its tests (stats.py). Input is the evaluate stage's results, nothing
+recomputed.
 
 The first variant of `ablation.variants` is the control: every variant is compared with it and with each
 other, paired by seed. A verdict names a winner only when the Holm-adjusted p is below 0.05.
@@ -24,6 +25,7 @@ from .figures import plot_losses, plot_metric, side_by_side
 # Metric -> True when higher is better (for arrows and for which side a verdict calls better).
 METRICS = {
     "fid": False,
+    "intra_fid_mean": False,
     "kid_mean": False,
     "is_mean": True,
     "precision": True,
@@ -33,13 +35,16 @@ METRICS = {
     "best_fid": False,
     "ema_fid": False,
     "ema_fid_delta": False,
+    "conditional_accuracy": True,
 }
 LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "classes_covered": "classes covered",
           "class_kl_real": "KL(classes ‖ real)", "best_fid": "FID of best checkpoint", "ema_fid": "FID of EMA G",
-          "ema_fid_delta": "EMA − raw FID"}
+          "ema_fid_delta": "EMA − raw FID", "intra_fid_mean": "mean intra-FID",
+          "conditional_accuracy": "conditional accuracy"}
 VERDICT_METRIC = "fid"  # the headline: one verdict line per comparison opens the report
-TESTED = ("fid", "kid_mean", "is_mean", "precision", "recall")  # every comparison is tested on these
-SHORT = {"kid_mean": "kid", "is_mean": "is"}  # "is_mean_mean" would read badly in `dvc exp show`
+TESTED = ("fid", "kid_mean", "is_mean", "precision", "recall", "intra_fid_mean")  # every comparison, where present
+# Names in ablation.json: "is_mean_mean" would read badly in `dvc exp show`.
+SHORT = {"kid_mean": "kid", "is_mean": "is", "intra_fid_mean": "intra_fid"}
 ALPHA = 0.05
 
 
@@ -78,7 +83,7 @@ def _variant_table(summary: pd.DataFrame, value) -> list[str]:
     """A markdown table, one row per variant and one column per metric, cells from value(row)."""
     cols = [m for m in METRICS if m in set(summary["metric"])]
     order = list(dict.fromkeys(summary["variant"]))
-    cells = {(r.variant, r.metric): value(r) for r in summary.itertuples()}
+    cells = {(r.variant, r.metric): value(r) for r in summary.itertuples() if r.n_seeds}  # else "–"
     n_seeds = summary.groupby("variant", sort=False)["n_seeds"].max()
     arrows = {m: "↑" if up else "↓" for m, up in METRICS.items()}
     lines = ["| variant | seeds | " + " | ".join(f"{LABELS.get(c, c)} {arrows[c]}" for c in cols) + " |",
@@ -87,9 +92,46 @@ def _variant_table(summary: pd.DataFrame, value) -> list[str]:
     return lines
 
 
+PER_CLASS_TEXT = (
+    "Intra-class FID (as StudioGAN reports it): the FID between one class's samples and the real images of that "
+    "class, in the feature space of FID. A conditional variant's samples are grouped by the label they were "
+    "generated for (requested label; G is asked for the real split's class shares); an unconditional variant's by "
+    "the class the domain classifier predicts for them, so its intra-FID also carries that classifier's errors. "
+    "Each cell is the mean over seeds of that class's FID; – where no seed had at least 2 samples of the class on "
+    "both sides. Mean: the mean over the scored classes, averaged over seeds; scored: classes with a value.")
+
+
+def per_class_section(results: dict, variants: list[str]) -> list[str]:
+    """The "Per-class FID" section: a row per variant, a column per class; none for an eval.json without
+    per-class FIDs (written before them)."""
+    runs = {v: [r for r in results[v].values() if "intra_fid" in r] for v in variants}
+    runs = {v: rs for v, rs in runs.items() if rs}
+    if not runs:
+        return []
+    n_classes = max(len(r["intra_fid"]) for rs in runs.values() for r in rs)
+
+    def mean(values) -> str:
+        values = [x for x in values if x is not None]
+        return _fmt(sum(values) / len(values), math.nan) if values else "–"
+
+    classes = range(n_classes)
+    lines = ["## Per-class FID", "", PER_CLASS_TEXT, "",
+             "| variant | grouped by | scored | mean ↓ | " + " | ".join(f"class {k}" for k in classes) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in classes) + " |"]
+    for v, rs in runs.items():
+        grouping = ", ".join(sorted({r["intra_fid_grouping"] for r in rs}))
+        low, high = min(r["intra_fid_classes"] for r in rs), max(r["intra_fid_classes"] for r in rs)
+        scored = str(low) if low == high else f"{low}–{high}"  # the seeds may score different classes
+        cells = [mean(r["intra_fid"][k] for r in rs if k < len(r["intra_fid"])) for k in classes]
+        lines.append(f"| {v} | {grouping} | {scored} | {mean(r['intra_fid_mean'] for r in rs)} | "
+                     + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def render_markdown(summary: pd.DataFrame, comparisons: list[stats.Comparison], protocol: dict,
-                    reference: dict | None = None) -> str:
-    """A report a person can read on its own: the answer, how it was measured, the numbers behind it."""
+                    reference: dict | None = None, per_class: list[str] = ()) -> str:
+    """A report a person can read on its own: the answer, how it was measured, the numbers behind it.
+    `per_class`: the Per-class FID section (per_class_section), after the per-variant tables."""
     control = comparisons[0].other if comparisons else summary["variant"].iloc[0]
     seeds = int(summary["n_seeds"].max())
     lines = ["# Ablation report", "",
@@ -114,7 +156,8 @@ def render_markdown(summary: pd.DataFrame, comparisons: list[stats.Comparison], 
     lines += _variant_table(summary, lambda r: _fmt(r.mean, r.ci95))
     lines += ["", "Seed-to-seed standard deviation (the noise floor: differences below it need more seeds):", ""]
     lines += _variant_table(summary, lambda r: stats.fmt_num(r.sd, 2))
-    lines += ["", "## Every comparison", "",
+    lines += ["", *per_class]
+    lines += ["## Every comparison", "",
               "Paired t on per-seed differences where both variants have the same seeds (Welch's t otherwise, and "
               "beside it as a check); Wilcoxon signed-rank with 5 or more seeds; Holm across each metric's "
               "comparisons; seeds for 80% power: a normal-approximation estimate of the seeds that would resolve "
@@ -215,7 +258,8 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     table = results_table({v: results[v] for v in variants})
     summary, comparisons = summarize(table), compare(table, variants)
     reference = _read(results_dir.reference, _read_json, "evaluate") if results_dir.reference.exists() else None
-    markdown = render_markdown(summary, comparisons, protocol_of(results), reference)
+    markdown = render_markdown(summary, comparisons, protocol_of(results), reference,
+                               per_class_section(results, variants))
     summary_out = summary_json(summary, comparisons)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out.summary, json.dumps(summary_out, indent=2) + "\n")

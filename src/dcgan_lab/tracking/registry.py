@@ -14,9 +14,10 @@ weights, so what comes back is the same Generator that `gan.checkpoint.load_gene
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..core.files import sha256_file
@@ -28,7 +29,8 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
     """Log the generator of `checkpoint` as an MLflow model in `run_id`; returns its model URI."""
     import mlflow
     import mlflow.pytorch
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature
+    from mlflow.types import Schema, TensorSpec
 
     from .. import __file__ as package_init
     from ..gan.checkpoint import load_generator
@@ -38,14 +40,17 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
     if tags.get("model.checkpoint_sha256") == sha and tags.get("model.uri"):
         return tags["model.uri"]
     g = load_generator(checkpoint)  # eval mode, CPU
-    z = torch.randn(2, g.spec.latent_dim, generator=torch.Generator().manual_seed(0))
-    with torch.inference_mode():
-        images = g(z)
-    signature = infer_signature(z.numpy(), images.numpy())
+    example = _example_inputs(g.spec)
+    spec = g.spec
+    inputs = [TensorSpec(np.dtype("float32"), (-1, spec.latent_dim), "z")]
+    if spec.n_classes:  # a conditional G: G(z, labels), labels (B,) int64 in [0, n_classes)
+        inputs.append(TensorSpec(np.dtype("int64"), (-1,), "labels"))
+    signature = ModelSignature(
+        Schema(inputs), Schema([TensorSpec(np.dtype("float32"), (-1, spec.channels, spec.image_size, spec.image_size))]))
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pytorch.log_model(
-            g, name=MODEL_NAME, signature=signature, input_example=z.numpy(),
+            g, name=MODEL_NAME, signature=signature, input_example=_numpy(example),
             code_paths=[str(Path(package_init).parent)],
             # Stated, not inferred: inference would load the model in a subprocess for every run.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"mlflow=={mlflow.__version__}"],
@@ -54,6 +59,17 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
     client.set_tag(run_id, "model.checkpoint_sha256", sha)
     client.set_tag(run_id, "model.uri", info.model_uri)
     return info.model_uri
+
+
+def _example_inputs(spec) -> tuple[torch.Tensor, ...]:
+    """Two samples' inputs: (z,), or (z, labels) for a conditional G."""
+    z = torch.randn(2, spec.latent_dim, generator=torch.Generator().manual_seed(0))
+    return (z, torch.arange(2) % spec.n_classes) if getattr(spec, "n_classes", 0) else (z,)
+
+
+def _numpy(example: tuple[torch.Tensor, ...]):
+    """MLflow's input example: z alone as one array (MLflow saves it with the model), or (z, labels)."""
+    return example[0].numpy() if len(example) == 1 else tuple(x.numpy() for x in example)
 
 
 @dataclass(frozen=True)
@@ -102,15 +118,16 @@ def load_generator(uri: str):
         return model.eval()
     info = mlflow.models.get_model_info(uri)
     params = mlflow.get_logged_model(info.model_id).params if info.model_id else {}
-    names = [f.name for f in fields(GeneratorSpec)]
-    if all(name in params for name in names):
+    names = [f.name for f in fields(GeneratorSpec) if f.name in params]
+    required = [f.name for f in fields(GeneratorSpec) if f.default is MISSING]  # n_classes came later: 0 if absent
+    if all(name in params for name in required):
         types = {f.name: f.type for f in fields(GeneratorSpec)}
         spec = GeneratorSpec(**{k: _parse(params[k], types[k]) for k in names})
         g = Generator(spec).eval()
         g.load_state_dict(model.state_dict())
-        z = torch.randn(2, spec.latent_dim, generator=torch.Generator().manual_seed(0))
+        example = _example_inputs(spec)
         with torch.inference_mode():
-            if torch.allclose(g(z), model(z), atol=1e-5):
+            if torch.allclose(g(*example), model(*example), atol=1e-5):
                 return g
     outputs = info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"]  # (-1, C, S, S)
     latent_dim = info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][-1]

@@ -103,31 +103,45 @@ def feeder(images: torch.Tensor, device: torch.device, batch_size: int, stream: 
     return Streamed(images, device, batch_size) if stream else OnDevice(images, device, batch_size)
 
 
-def check_batch_size(batch_size: int, n: int, world: World) -> None:
-    """A batch must fit in the training set (in each rank's share of it under torchrun)."""
+def check_batch_size(batch_size: int, n: int, world: World, d_steps: int = 1) -> None:
+    """A step's batches must fit in the training set (in each rank's share of it under torchrun)."""
+    per_rank = f", {n // world.size} per rank" if world.active else ""
     if batch_size > n // world.size:
-        raise ConfigError(f"train.batch_size: {batch_size} is larger than the training set ({n} images"
-                          + (f", {n // world.size} per rank" if world.active else "") + ")")
+        raise ConfigError(f"train.batch_size: {batch_size} is larger than the training set ({n} images{per_rank})")
+    if batch_size * d_steps > n // world.size:
+        raise ConfigError(f"train.d_steps: {d_steps} D updates of {batch_size} images per step need "
+                          f"{batch_size * d_steps}; the training set has {n} images{per_rank}")
 
 
 class Shard:
     """This rank's batches: its share of every epoch's permutation (all of it with one process), gathered
-    by the feeder `train.stream` asks for. `follow` is called at each epoch start, resume and rollback."""
+    by the feeder `train.stream` asks for. `follow` is called at each epoch start, resume and rollback.
+    With `labels` (conditional variants), batch i's labels too: all labels sit on the device (8 bytes an
+    image), gathered by the same order."""
 
     def __init__(self, images: torch.Tensor, device: torch.device, batch_size: int, stream: bool | None,
-                 world: World):
+                 world: World, labels: torch.Tensor | None = None, d_steps: int = 1):
         n = images.shape[0]
-        self.world, self.size = world, n // world.size
-        check_batch_size(batch_size, n, world)
-        self.steps_per_epoch = self.size // batch_size
+        self.world, self.size, self.batch_size = world, n // world.size, batch_size
+        check_batch_size(batch_size, n, world, d_steps)
+        self.batches_per_epoch = self.size // batch_size
         self.feed = feeder(images, device, batch_size, stream, announce=world.is_main)
+        self.all_labels = None if labels is None else labels.to(device)
+        self.order: torch.Tensor | None = None  # this rank's order, on the device (for the labels)
 
     def follow(self, order: torch.Tensor | None) -> None:
         if order is not None:
-            self.feed.set_order(order[self.world.rank :: self.world.size][: self.size])
+            mine = order[self.world.rank :: self.world.size][: self.size]
+            self.feed.set_order(mine)
+            if self.all_labels is not None:
+                self.order = mine.to(self.all_labels.device)
 
     def batch(self, i: int) -> torch.Tensor:
         return self.feed.batch(i)
+
+    def labels(self, i: int) -> torch.Tensor:
+        """(B,) int64 labels of batch i, on the device."""
+        return torch.index_select(self.all_labels, 0, self.order[i * self.batch_size : (i + 1) * self.batch_size])
 
     def close(self) -> None:
         self.feed.close()

@@ -62,8 +62,11 @@ class RealFake(nn.Module):
         super().__init__()
         self.d = d
 
-    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.d(real), self.d(fake)
+    def forward(self, real: torch.Tensor, fake: torch.Tensor, real_labels: torch.Tensor | None = None,
+                fake_labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        if real_labels is None:  # an unconditional D takes images alone
+            return self.d(real), self.d(fake)
+        return self.d(real, real_labels), self.d(fake, fake_labels)
 
 
 def wrap(g: nn.Module, d: nn.Module, world: World, device: torch.device, sync_batch_norm: bool):

@@ -16,7 +16,7 @@ class Diverged(UserError):
 
 
 class DivergenceGuard:
-    """Checks every step's statistics (see step.STAT_NAMES) as they are read back to the host.
+    """Checks every step's statistics (see step.stat_names) as they are read back to the host.
 
     Saturation: D(x) and D(G(z)) both within `eps` of 0 or 1 means D's sigmoid is flat and G gets
     no useful gradient; `patience` such steps in a row end the run (0 disables this check)."""

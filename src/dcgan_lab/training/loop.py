@@ -31,7 +31,7 @@ from .rollback import Rollback
 from .schedule import Clock, Schedule
 from .speed import Precision
 from .state import TrainState, cpu_copy
-from .step import STAT_NAMES, train_step
+from .step import Batch, stat_names, train_step
 
 
 @dataclass
@@ -59,12 +59,12 @@ def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
 
 
 def new_state(params: Params, variant: VariantConfig, channels: int, device: torch.device, seed: int,
-              rank: int = 0) -> TrainState:
+              rank: int = 0, n_classes: int = 0) -> TrainState:
     """Fresh models, optimizers and random streams for one seed. Separate seeded streams (weight init, data
     order, noise, augmentation), so that changing one variant flag changes none of the others' draws: runs of
     two variants with the same seed see the same init where shapes match, the same batches and the same noise.
     Under torchrun every rank shares init and data order; rank r > 0 draws its own noise and augmentation."""
-    t = params.train
+    t = params.train_for(variant)
     base = 1000 * seed
 
     def stream(k: int) -> int:
@@ -74,7 +74,7 @@ def new_state(params: Params, variant: VariantConfig, channels: int, device: tor
     # with this seed starts from the same conv weights where shapes match. The global seed covers the
     # rest (spectral norm's first power-iteration vectors). DDP also broadcasts rank 0's weights.
     torch.manual_seed(base)
-    g_spec, d_spec = specs_from_params(params, variant, channels)
+    g_spec, d_spec = specs_from_params(params, variant, channels, n_classes)
     g = Generator(g_spec, init_seed=base + 4).to(device)
     d = Discriminator(d_spec, init_seed=base + 6).to(device)
     fused = device.type == "cuda" or None  # fused Adam (one kernel for all parameters) on CUDA
@@ -121,23 +121,29 @@ class Loop:
 
     def __init__(self, params: Params, variant: VariantConfig, images: torch.Tensor, device: torch.device,
                  seed: int, hooks: Hooks, resume: dict | None, world: World,
-                 stop: Callable[[], signal.Signals | None] | None):
-        t = self.t = params.train
+                 stop: Callable[[], signal.Signals | None] | None, labels: torch.Tensor | None, n_classes: int):
+        t = self.t = params.train_for(variant)  # the variant's own loss, d_steps and betas where it sets them
         set_determinism(t.deterministic, device)
-        self.run = new_state(params, variant, images.shape[1], device, seed, world.rank)
+        self.run = new_state(params, variant, images.shape[1], device, seed, world.rank, n_classes)
         self.prec = speed.precision(t, device)
         if resume is not None:
             self.run.load_state_dict(resume)
             self.prec.load_state_dict(resume.get("precision", {}))
-        self.data = Shard(images, device, t.batch_size, t.stream, world)
-        epochs = self.data.steps_per_epoch * t.epochs
-        self.sched = Schedule(self.data.steps_per_epoch, epochs if t.max_steps is None else min(t.max_steps, epochs),
+        conditional = self.run.g.spec.n_classes > 0
+        self.data = Shard(images, device, t.batch_size, t.stream, world, labels if conditional else None, t.d_steps)
+        # A conditional G is asked for labels drawn from the training set's class distribution.
+        self.class_freq = torch.bincount(labels, minlength=n_classes).float().to(device) if conditional else None
+        steps_per_epoch = self.data.batches_per_epoch // t.d_steps  # a step is one G update: d_steps batches
+        epochs = steps_per_epoch * t.epochs
+        self.sched = Schedule(steps_per_epoch, epochs if t.max_steps is None else min(t.max_steps, epochs),
                               t.log_every, t.eval_every if hooks.on_eval else 0, t.checkpoint_every)
         self.augment = make_augment(variant.augment, params.data.pixel_range, self.run.aug_gen)
         self.models = step_models(self.run, t, device, world)
         self.pixel_range, self.n_images, self.device = params.data.pixel_range, images.shape[0], device
         self.hooks, self.world, self.stop = hooks, world, stop
-        self.guard, self.clock = DivergenceGuard(t.collapse_patience, t.saturation), Clock()
+        # D(x) and D(G(z)) are probabilities only under bce: the saturation check watches bce runs alone.
+        self.guard = DivergenceGuard(t.collapse_patience if t.loss == "bce" else 0, t.saturation)
+        self.clock, self.stat_names = Clock(), stat_names(t.loss)
         self.rollback = Rollback(t.on_divergence == "rollback", t.max_rollbacks, snapshot(self.run, self.prec, world))
         self.pending: list[dict[str, torch.Tensor]] = []  # statistics of the steps not read back yet
         self.nan_injected = False
@@ -145,7 +151,8 @@ class Loop:
         self.data.follow(self.run.order)  # a resumed run continues mid-epoch
 
     def train_one_step(self) -> None:
-        """The next batch and noise, one D and G update (step.py), the EMA; the statistics stay on the device."""
+        """The next d_steps batches, d_steps D updates and one G update (step.py), the EMA; the statistics stay
+        on the device."""
         run, t, models = self.run, self.t, self.models
         i = run.step % self.sched.steps_per_epoch
         if i == 0:  # a new epoch: a new permutation of the training set
@@ -153,14 +160,28 @@ class Loop:
             self.data.follow(run.order)
         if t.inject_nan_at == run.step + 1 and not self.nan_injected:  # testing the guard only
             self.nan_injected = _inject_nan(run.d)
-        real = to_pixels(self.data.batch(i), self.pixel_range).contiguous(memory_format=models.memory_format)
-        z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=self.device, generator=run.noise_gen)
-        self.pending.append(train_step(models.g, models.d, run.opt_g, run.opt_d, real, z, self.augment, t.loss,
-                                       models.d_pair, self.prec))
+        batches = [self.batch(i * t.d_steps + k) for k in range(t.d_steps)]
+        self.pending.append(train_step(models.g, models.d, run.opt_g, run.opt_d, batches, self.augment, t.loss,
+                                       models.d_pair, self.prec, t.gp_weight))
         run.step += 1
         self.clock.epoch_steps += 1
         if run.ema:
             run.ema.update(run.g, run.step)
+
+    def batch(self, j: int) -> Batch:
+        """Batch j of the epoch and its random inputs, drawn from the run's noise stream in a fixed order
+        (noise, then fake labels, then mixing weights), so an unconditional bce run draws noise alone."""
+        run, t, device = self.run, self.t, self.device
+        real = to_pixels(self.data.batch(j), self.pixel_range).contiguous(memory_format=self.models.memory_format)
+        z = torch.randn(t.batch_size, run.g.spec.latent_dim, device=device, generator=run.noise_gen)
+        batch = Batch(real, z)
+        if self.class_freq is not None:
+            batch.real_labels = self.data.labels(j)
+            batch.fake_labels = torch.multinomial(self.class_freq, t.batch_size, replacement=True,
+                                                  generator=run.noise_gen)
+        if t.loss == "wgan-gp":
+            batch.mix = torch.rand(t.batch_size, 1, 1, 1, device=device, generator=run.noise_gen)
+        return batch
 
     def reads_back(self) -> bool:
         """Every log_every steps, and before anything looks at the models (eval, epoch end, checkpoint)."""
@@ -173,7 +194,7 @@ class Loop:
         False when the guard fired and the run was rolled back (the caller goes on from there)."""
         step = self.run.step
         steps = list(range(step - len(self.pending) + 1, step + 1))
-        rows, self.pending = _read_back(self.pending, self.world), []
+        rows, self.pending = _read_back(self.pending, self.stat_names, self.world), []
         try:
             self.guard.check(steps, rows)
         except Diverged as exc:
@@ -240,11 +261,13 @@ def fit(
     resume: dict | None = None,  # a snapshot to continue from
     world: World = World(),  # under torchrun: this rank and the number of ranks
     stop: Callable[[], signal.Signals | None] | None = None,  # polled each step, e.g. interrupt.StopOnSignal
+    labels: torch.Tensor | None = None,  # (N,) int64: the images' classes (conditional variants use them)
+    n_classes: int = 0,  # of the data set (its manifest), for a conditional variant
 ) -> TrainState:
     """Train one variant; returns the final state (models, EMA, per-step history, best generator).
     Under torchrun, call it on every rank; hooks are for rank 0 (the others pass none). When `stop` returns
     a signal, a checkpoint is written at that step and Interrupted is raised."""
-    loop = Loop(params, variant, images, device, seed, hooks, resume, world, stop)
+    loop = Loop(params, variant, images, device, seed, hooks, resume, world, stop, labels, n_classes)
     run, sched = loop.run, loop.sched
     if hooks.on_start:
         hooks.on_start(run.step, sched.total)
@@ -273,12 +296,16 @@ def _inject_nan(d: torch.nn.Module) -> bool:
     return True
 
 
-def _read_back(pending: list[dict[str, torch.Tensor]], world: World = World()) -> list[dict[str, float]]:
+def _read_back(pending: list[dict[str, torch.Tensor]], names: tuple[str, ...],
+               world: World = World()) -> list[dict[str, float]]:
     """One host sync for many steps: stack to (steps, stats) on device, average over ranks, copy once."""
-    table = torch.stack([torch.stack([s[k] for k in STAT_NAMES]) for s in pending]).float()
+    table = torch.stack([torch.stack([s[k].float() for k in names]) for s in pending])
     table = distributed.mean(table, world).cpu().tolist()
-    return [dict(zip(STAT_NAMES, row)) for row in table]
+    return [dict(zip(names, row)) for row in table]
 
 
-def history_frame(run: TrainState) -> pd.DataFrame:
-    return pd.DataFrame(run.history, columns=["step", *STAT_NAMES])
+def history_frame(run: TrainState, loss: str | None = None) -> pd.DataFrame:
+    """Every step's statistics (step.stat_names(loss); without `loss`, those the history holds), one row per step."""
+    names = stat_names(loss) if loss else [k for k in (run.history[0] if run.history else stat_names("bce"))
+                                           if k != "step"]
+    return pd.DataFrame(run.history, columns=["step", *names])

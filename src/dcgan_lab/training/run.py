@@ -16,12 +16,13 @@ import torch
 from torchvision.utils import save_image
 
 from ..core.config import Params, VariantConfig
+from ..core.errors import ConfigError
 from ..core.device import resolve_device
 from ..core.files import atomic_dir, atomic_write_text, ensure_writable
 from ..core.paths import RunPaths
 from ..core.progress import Progress
 from ..core.params import flatten, to_dict
-from ..data.splits import load_split, split_sha256
+from ..data.splits import load_split, read_manifest, split_sha256
 from ..gan.checkpoint import save_gan, save_generator
 from ..gan.models import Generator
 from ..gan.sampling import sample_grid
@@ -32,8 +33,11 @@ from .interrupt import Interrupted, StopOnSignal
 from .batches import check_batch_size
 from .loop import Hooks, fit, history_frame
 from .state import TrainState, load_checkpoint, run_tag, save_checkpoint
-from .step import STAT_NAMES
 
+# What the progress bar shows of the statistics read back (step.stat_names): D's outputs under bce and hinge,
+# the critic's Wasserstein estimate and gradient penalty under wgan-gp.
+POSTFIX = {"loss_d": "loss_d", "loss_g": "loss_g", "d_real": "D(x)", "d_fake": "D(G(z))", "wasserstein": "W",
+           "gp": "gp"}
 FIXED_NOISE_SEED = 0  # the sample grid's noise: the same for every variant and seed, to compare side by side
 
 
@@ -59,8 +63,7 @@ class RunHooks:
     def on_log(self, steps: list[int], rows: list[dict[str, float]]) -> None:
         self.logger.log_metrics(rows, steps)
         last = rows[-1]  # read back anyway: the progress costs no host sync of its own
-        self.progress.update(len(steps), loss_d=last["loss_d"], loss_g=last["loss_g"], **{
-            "D(x)": last["d_real"], "D(G(z))": last["d_fake"]})
+        self.progress.update(len(steps), **{label: last[k] for k, label in POSTFIX.items() if k in last})
 
     def on_eval(self, step: int, g: Generator) -> float:
         fid = self.quick_fid(g)
@@ -104,14 +107,18 @@ def train_variant(
     if world.active and device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU (distributed.init)
     ensure_writable(paths.model.path.parent, paths.train_metrics.parent, paths.losses.parent, paths.state.parent)
-    images, _ = load_split(data_dir, "train", mmap=True)  # read on demand: it may not fit in memory
-    check_batch_size(params.train.batch_size, len(images), world)  # before a checkpoint or a run is touched
+    images, labels = load_split(data_dir, "train", mmap=True)  # read on demand: it may not fit in memory
+    # Checked before a checkpoint or a run is touched:
+    t = params.train_for(variant)
+    check_batch_size(t.batch_size, len(images), world, t.d_steps)
+    n_classes = check_variant_fits(variant_name, variant, t.loss, read_manifest(data_dir), world)
     tag = _tag(params, variant, seed, quick_fid is not None, world, split_sha256(data_dir, "train"))
     resume = load_checkpoint(paths.state, tag, quiet=not world.is_main)
     resume_state = resume and resume["state"]
     if not world.is_main:  # the other ranks train in step with rank 0 and write nothing
         with StopOnSignal() as stop:
-            fit(params, variant, images, device, seed, Hooks(), resume=resume_state, world=world, stop=stop)
+            fit(params, variant, images, device, seed, Hooks(), resume=resume_state, world=world, stop=stop,
+                labels=labels, n_classes=n_classes)
         return None
     logger = _open_run(params, variant_name, variant, seed, resume, paths, tags or {})
     fixed_z = torch.randn(params.train.sample_grid, params.model.latent_dim,
@@ -120,7 +127,8 @@ def train_variant(
                      params.train.max_rollbacks, params.train.batch_size * world.size)
     try:
         with StopOnSignal() as stop:  # SIGTERM / Ctrl-C: a checkpoint at the current step, then Interrupted
-            run = fit(params, variant, images, device, seed, hooks.hooks(), resume_state, world, stop)
+            run = fit(params, variant, images, device, seed, hooks.hooks(), resume_state, world, stop, labels,
+                      n_classes)
     except Diverged as exc:  # the last good resumable checkpoint stays; no model outputs are written
         logger.fail(f"{exc} (last good checkpoint: {paths.state})")
         raise
@@ -142,6 +150,19 @@ def train_variant(
     write_outputs(run, summary, params, fixed_z, paths, logger)
     logger.finish()
     return summary
+
+
+def check_variant_fits(name: str, variant: VariantConfig, loss: str, manifest: dict, world: World) -> int:
+    """What the data set and the launcher must offer a variant; returns the data set's number of classes."""
+    classes = manifest["classes"]
+    if variant.conditional and len(classes) < 2:
+        raise ConfigError(f"variants.{name}.conditional: true needs a labelled data set; {manifest['dataset']} "
+                          f"was prepared with {len(classes)} class ({', '.join(map(str, classes)) or 'none'}): "
+                          "give `folder` data one subfolder per class, or set conditional: false")
+    if world.active and loss == "wgan-gp":  # DDP does not reduce the penalty's double-backward gradients
+        raise ConfigError(f"{f'variants.{name}.loss' if variant.loss else 'train.loss'}: wgan-gp is not supported "
+                          f"under torchrun (train.launcher); train it with launcher: python")
+    return len(classes)
 
 
 def _tag(params: Params, variant: VariantConfig, seed: int, selects_best: bool, world: World,
@@ -181,7 +202,7 @@ def summarize(run: TrainState, params: Params, variant_name: str, seed: int, dev
         "images_per_sec": round(sum(t["images_per_sec"] for t in run.timings) / max(1, len(run.timings)), 1),
         "rollbacks": run.rollbacks,
         # Means over the last logging window: one step's value is too noisy to compare.
-        **{k: round(float(history[k].tail(params.train.log_every).mean()), 4) for k in STAT_NAMES},
+        **{k: round(float(history[k].tail(params.train.log_every).mean()), 4) for k in history.columns if k != "step"},
     }
     if run.best:
         summary.update(best_step=run.best["step"], best_fid_quick=round(run.best["score"], 4))
