@@ -104,6 +104,11 @@ def test_a_wgan_gp_run_logs_the_critic_statistics(params, tmp_path, store):
     paths = paths_under(tmp_path, "wgan")
     summary = train_variant(p, "wgan", 0, prepared(tmp_path), paths)
     assert {"wasserstein", "gp"} <= summary.keys() and "d_real" not in summary
+    # img/s counts the real images a step reads: 5 critic batches of 32 per G update
+    epoch_seconds = store.get_metric_history(
+        store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])[0].info.run_id, "epoch_seconds")
+    assert summary["images_per_sec"] == pytest.approx(
+        sum(5 * 32 / m.value for m in epoch_seconds) / len(epoch_seconds), rel=0.02)
     (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
     assert {"wasserstein", "gp", "loss_d"} <= run.data.metrics.keys()
     # 256 images, 8 batches of 32 an epoch, 5 critic batches a step: 1 step an epoch, 2 in all

@@ -219,7 +219,7 @@ class Loop:
 
     def end_epoch(self) -> None:
         run = self.run
-        timing = self.clock.epoch(self.t.batch_size * self.world.size)
+        timing = self.clock.epoch(self.t.batch_size * self.t.d_steps * self.world.size)  # real images a step reads
         run.timings.append(timing)
         if self.hooks.on_epoch:
             self.hooks.on_epoch(math.ceil(run.step / self.sched.steps_per_epoch), run.step, run.g, timing)

@@ -124,7 +124,7 @@ def train_variant(
     fixed_z = torch.randn(params.train.sample_grid, params.model.latent_dim,
                           generator=torch.Generator().manual_seed(FIXED_NOISE_SEED)).to(device)
     hooks = RunHooks(logger, paths, tag, {"variant": variant_name, "seed": seed}, fixed_z, quick_fid,
-                     params.train.max_rollbacks, params.train.batch_size * world.size)
+                     params.train.max_rollbacks, t.batch_size * t.d_steps * world.size)  # real images per step
     try:
         with StopOnSignal() as stop:  # SIGTERM / Ctrl-C: a checkpoint at the current step, then Interrupted
             run = fit(params, variant, images, device, seed, hooks.hooks(), resume_state, world, stop, labels,
