@@ -246,3 +246,13 @@ def trained_model_dir(path: Path, params) -> Path:
     save_generator(path / "best.pt", best, steps=run.best["step"], fid_quick=run.best["score"])
     return path
 
+
+# eval.json of two variants x three seeds, as `evaluate` writes it (the fields the table and the report read).
+EVAL_RESULTS = {
+    "baseline": {"seed0": {"fid": 8.0, "is_mean": 3.1, "kid_mean": 0.020, "extractor": "x"},
+                 "seed1": {"fid": 8.6, "is_mean": 3.0, "kid_mean": 0.024, "extractor": "x"},
+                 "seed2": {"fid": 7.9, "is_mean": 3.2, "kid_mean": 0.019, "extractor": "x"}},
+    "final": {"seed0": {"fid": 4.8, "is_mean": 4.2, "kid_mean": 0.010, "extractor": "x"},
+              "seed1": {"fid": 5.1, "is_mean": 4.1, "kid_mean": 0.011, "extractor": "x"},
+              "seed2": {"fid": 4.6, "is_mean": 4.3, "kid_mean": 0.009, "extractor": "x"}},
+}

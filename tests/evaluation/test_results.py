@@ -1,15 +1,11 @@
 """The shape of eval.json and its table form, which the report reads, with and without the per-class scores."""
 
-from dcgan_lab.evaluation.results import results_table
+import copy
 
-RESULTS = {
-    "baseline": {"seed0": {"fid": 8.0, "is_mean": 3.1, "kid_mean": 0.020, "extractor": "x"},
-                 "seed1": {"fid": 8.6, "is_mean": 3.0, "kid_mean": 0.024, "extractor": "x"},
-                 "seed2": {"fid": 7.9, "is_mean": 3.2, "kid_mean": 0.019, "extractor": "x"}},
-    "final": {"seed0": {"fid": 4.8, "is_mean": 4.2, "kid_mean": 0.010, "extractor": "x"},
-              "seed1": {"fid": 5.1, "is_mean": 4.1, "kid_mean": 0.011, "extractor": "x"},
-              "seed2": {"fid": 4.6, "is_mean": 4.3, "kid_mean": 0.009, "extractor": "x"}},
-}
+from dcgan_lab.evaluation.results import results_table
+from helpers import EVAL_RESULTS
+
+RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
 
 
 def test_table_has_one_row_per_variant_and_seed():
