@@ -98,6 +98,13 @@ def test_every_imported_module_is_a_dep(name):
     assert [d for d in code_deps if not (ROOT / d).exists()] == [], f"{name}: deps that do not exist"
 
 
+@pytest.mark.parametrize("name", list(stages()))
+def test_every_command_execs_its_stage_so_dvc_reports_the_stage_own_exit_code(name):
+    # Under dash, `sh -c "python ..."` keeps the shell as DVC's child; Ctrl-C kills the shell (DVC: "exited
+    # with -2") while the stage is still writing its checkpoint. tests/e2e/test_signals.py runs it for real.
+    assert shlex.split(stages()[name]["cmd"])[0] == "exec", f"{name}: cmd must start with `exec`"
+
+
 def test_the_closure_follows_relative_and_function_level_imports():
     files = {f.as_posix() for f in closure(ROOT / "stages" / "evaluate.py")}
     # evaluate.py imports tracking.registry at module level, registry imports gan.checkpoint in a function

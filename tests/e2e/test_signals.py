@@ -46,7 +46,9 @@ def fresh(repo, request):
     for out in ("models/baseline", "checkpoints/baseline"):
         subprocess.run(["rm", "-rf", str(dst / out)], check=True)
     store = dst / f"{re.sub(r'[^A-Za-z0-9]', '_', request.node.name)}.db"
-    return dst, {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}, final, store
+    # DVC runs a stage through $SHELL -c; dash (/bin/sh) does not exec a lone command as bash does, and dies
+    # on Ctrl-C before the stage has stopped. The stage commands' `exec` must cover that shell too.
+    return dst, {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{store}", "SHELL": "/bin/sh"}, final, store
 
 
 def signal_mid_training(dst: Path, env: dict, store: Path, signums: list[signal.Signals], rng: random.Random):
