@@ -50,8 +50,8 @@ def stage_command(stage: str) -> list[str]:
     cmd = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
     for var, value in (("train.launcher", "python"), ("item.variant", VARIANT), ("item.seed", str(SEED))):
         cmd = cmd.replace("${%s}" % var, value)
-    python, *args = shlex.split(cmd)
-    assert python == "python", cmd
+    exec_, python, *args = shlex.split(cmd)
+    assert (exec_, python) == ("exec", "python"), cmd
     return [sys.executable, *args]
 
 
@@ -595,7 +595,7 @@ def test_under_dvc_repro_the_stage_line_comes_with_dvcs_and_dvc_checkout_brings_
         result = run(["dvc", "repro", stage], dst, env, check=False)
     finally:
         params.write_text(original)
-    cmd = " ".join(["python", *stage_command("train")[1:]])
+    cmd = " ".join(["exec", "python", *stage_command("train")[1:]])
     assert result.returncode == 255 and "Traceback" not in result.stdout + result.stderr, result.stderr
     assert result.stderr.splitlines() == [
         "error: train.lr_d: 0.0 is out of range; allowed: a number > 0",
