@@ -94,6 +94,22 @@ def test_ablation_seeds_are_a_list_of_distinct_integers(raw_params):
     error({**raw_params, "ablation": {"seeds": [0, "one"]}}, r"ablation\.seeds\[1\]: expected an integer")
 
 
+def test_the_declared_design_is_checked(raw_params):
+    p = parse_params(raw_params)
+    assert (p.ablation.primary, p.ablation.margin, p.ablation.alpha) == ("ema_fid", 1.0, 0.05)
+    p = parse_params({**raw_params, "ablation": {"primary": "is_mean", "margin": 0.5, "alpha": 0.01}})
+    assert (p.ablation.primary, p.ablation.margin, p.ablation.alpha) == ("is_mean", 0.5, 0.01)
+    error({**raw_params, "ablation": {"primary": "ema_fdi"}},
+          r"^ablation\.primary: 'ema_fdi' is not a metric the report can decide on; allowed: fid, .*ema_fid_inf "
+          r"\(did you mean 'ema_fid'\?\)$")
+    error({**raw_params, "ablation": {"primary": "conditional_accuracy"}}, r"^ablation\.primary: 'conditional_accuracy'")
+    error({**raw_params, "ablation": {"margin": -1.0}}, r"^ablation\.margin: -1\.0 is out of range; allowed: a number > 0")
+    error({**raw_params, "ablation": {"margin": "1e0"}}, r"^ablation\.margin: expected a number, got '1e0'")
+    for alpha in (0.0, 0.5, 1.0):
+        error({**raw_params, "ablation": {"alpha": alpha}}, r"^ablation\.alpha: .* is out of range; allowed: a number "
+                                                              r"in \(0, 0\.5\)$")
+
+
 def test_mlflow_section_is_validated(raw_params):
     assert parse_params(raw_params).mlflow.register is False
     with pytest.raises(ConfigError, match=r"^mlflow.registr: unknown key \(did you mean 'register'\?\); allowed: "

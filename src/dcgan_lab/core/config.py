@@ -151,6 +151,11 @@ class AblationConfig:
     # Every variant is trained and evaluated once per seed. Runs with the same seed share weight init
     # (where shapes allow), data order and latent noise, so the report pairs them by seed.
     seeds: tuple[int, ...] = (0, 1, 2)
+    # The declared design, fixed before the runs (docs: README "Verdicts"): the metric that decides (a key of
+    # core.metrics.PRIMARY), the equivalence margin in its units, and the family-wise error rate of its verdicts.
+    primary: str = "ema_fid"
+    margin: float = 1.0
+    alpha: float = 0.05
 
 
 @dataclass(frozen=True)

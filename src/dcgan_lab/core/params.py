@@ -19,6 +19,7 @@ import yaml
 
 from .config import Params, VariantConfig
 from .errors import ConfigError
+from .metrics import PRIMARY
 
 def _suggest(key: str, allowed: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -156,6 +157,12 @@ def _validate(p: Params) -> None:
     seeds = p.ablation.seeds
     _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and min(seeds) >= 0, "ablation.seeds", list(seeds),
            "a non-empty list of distinct integers >= 0")
+    a = p.ablation
+    if a.primary not in PRIMARY:
+        raise ConfigError(f"ablation.primary: {a.primary!r} is not a metric the report can decide on; allowed: "
+                          f"{', '.join(PRIMARY)}" + _suggest(a.primary, PRIMARY))
+    _check(a.margin > 0, "ablation.margin", a.margin, f"a number > 0, in the units of {a.primary}")
+    _check(0 < a.alpha < 0.5, "ablation.alpha", a.alpha, "a number in (0, 0.5)")
     _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
     name = p.mlflow.model_name
     _check(bool(name.strip()) and not set("/:%") & set(name), "mlflow.model_name", name,
