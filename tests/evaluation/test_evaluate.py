@@ -13,7 +13,7 @@ from dcgan_lab.core.errors import EvaluationError
 from dcgan_lab.core.paths import EvalPaths, model_dir
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import (
-    class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes, write_results,
+    _scores, class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes, write_results,
 )
 from dcgan_lab.gan.checkpoint import save_gan, save_generator
 from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
@@ -33,6 +33,9 @@ def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, cl
     for k in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall"):
         assert math.isfinite(r1[k]), k
     assert r1["fid"] > 0 and r1["is_mean"] >= 1 and 0 <= r1["precision"] <= 1 and 0 <= r1["recall"] <= 1
+    # FID∞ from the FID features, fitted from a quarter of the samples up to all of them: the last FID is `fid`.
+    assert math.isfinite(r1["fid_inf"]) and r1["fid_inf_counts"] == [50, 56, 64, 74, 88, 108, 140, 200]
+    assert len(r1["fid_inf_fids"]) == 8 and r1["fid_inf_fids"][-1] == r1["fid"]
     assert 1 <= r1["classes_covered"] <= 10 and sum(r1["class_histogram"]) == pytest.approx(1)
     # An unconditional G: its samples are grouped by the classifier's prediction for the per-class FID.
     assert r1["intra_fid_grouping"] == "classifier prediction" and "conditional_accuracy" not in r1
@@ -113,6 +116,8 @@ def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators
     r0, r1 = results["final"]["seed0"], results["final"]["seed1"]
     assert r0["best_step"] == 10 and math.isfinite(r0["best_fid"]) and math.isfinite(r0["ema_fid"])
     assert r0["ema_fid_delta"] == pytest.approx(r0["ema_fid"] - r0["fid"])
+    assert all(math.isfinite(r0[k]) for k in ("fid_inf", "best_fid_inf", "ema_fid_inf"))
+    assert {"fid_inf", "best_fid_inf", "ema_fid_inf"} <= _scores(r0).keys()  # what goes to MLflow
     assert not any(k.startswith(("best_", "ema_")) for k in r1)
     out = EvalPaths(tmp_path / "metrics")
     write_results(results, out, {"fid_half_vs_half": 1.0})

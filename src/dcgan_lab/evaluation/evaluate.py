@@ -1,9 +1,10 @@
-"""FID, IS, KID, precision/recall, class coverage and per-class FID of every (variant, seed) run.
+"""FID, FID∞, IS, KID, precision/recall, class coverage and per-class FID of every (variant, seed) run.
 
 torch-fidelity computes every distribution metric (see fidelity.py); this module decides what goes
 in: each run's generated images and the held-out real split, seen through one feature extractor
-that every result names, plus class coverage from the domain classifier and the per-class scores
-(per_class.py). A conditional generator is asked for the real split's class shares.
+that every result names, plus class coverage from the domain classifier, the per-class scores
+(per_class.py) and FID∞, the FID extrapolated to infinitely many samples (fid_infinity.py), all from the
+features torch-fidelity already extracted. A conditional generator is asked for the real split's class shares.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from ..gan.sampling import generate
 from ..tracking.registry import log_generator, register_best
 from ..tracking.runs import RunLogger
 from . import classifier
+from .fid_infinity import fid_infinity
 from .fidelity import extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
 from .per_class import per_class_scores
 from .results import results_table
 
-SCORES = ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
-          "class_kl_uniform", "class_kl_real", "best_fid", "best_is_mean", "best_kid_mean", "best_precision",
-          "best_recall", "ema_fid", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta",
-          "intra_fid_mean", "conditional_accuracy")  # and each class's FID as intra_fid_class<k> (_scores)
-HEADLINE = ("fid", "is_mean", "kid_mean", "precision", "recall")  # also scored for the best and EMA generators
+SCORES = ("fid", "fid_inf", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
+          "class_kl_uniform", "class_kl_real", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean",
+          "best_precision", "best_recall", "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision",
+          "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy")  # and intra_fid_class<k> (_scores)
+HEADLINE = ("fid", "fid_inf", "is_mean", "kid_mean", "precision", "recall")  # also for the best and EMA generators
 
 
 @torch.inference_mode()
@@ -77,7 +79,9 @@ def evaluate_variant(
     device: torch.device,
     cache_root: Path | None = None,
 ) -> dict:
-    """All metrics of one generator, plus the protocol that produced them."""
+    """All metrics of one generator, plus the protocol that produced them. fid_inf is FID∞ (null below
+    fid_infinity.MIN_SAMPLES samples), fitted to the FIDs fid_inf_fids of random subsets of fid_inf_counts
+    samples (seeded by evaluate.seed), the last of them every sample: its FID is `fid`."""
     images, labels = real
     if cfg.n_real is not None:
         images, labels = images[: cfg.n_real], labels[: cfg.n_real]
@@ -96,6 +100,8 @@ def evaluate_variant(
     layer = kwargs["feature_layer_fid"]  # per-class FID in the overall FID's feature space
     result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels,
                                    clf.spec.n_classes))
+    inf = fid_infinity(features[layer], real_features[layer], cfg.seed)
+    result.update(fid_inf=inf.value, fid_inf_counts=list(inf.counts), fid_inf_fids=list(inf.fids))
     result.update(
         extractor=kwargs["feature_extractor"],
         fid_features=kwargs["feature_layer_fid"],
