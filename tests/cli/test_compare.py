@@ -1,5 +1,7 @@
-"""`dcgan-lab compare`, run as the installed console script: one verdict line per comparison, in the report's
-words, from the committed metrics/ablation.json and from a small one written here; one error line without one."""
+"""`dcgan-lab compare`, run as the installed console script: the declared design, then the verdict sentences the
+report stored in ablation.json, printed as they are, from the committed metrics/ablation.json and from a small
+one written here; exploratory lines with --metric; one error line for a missing file, an unknown metric, or an
+ablation.json from before the declared design."""
 
 from __future__ import annotations
 
@@ -7,34 +9,36 @@ import json
 
 from helpers import ROOT, dcgan_lab_all, error_line
 
+SENTENCE = "final vs radford: final better on FID of EMA G: −2.0 [−2.6, −1.4] (98.3% simultaneous interval, ...)"
 REPORT = {
-    "radford": {"n_seeds": 3}, "final": {"n_seeds": 3}, "baseline": {"n_seeds": 1},
-    "verdicts": {
-        "final_vs_radford": {"fid": "final better", "fid_diff": -2.0, "fid_ci_low": -2.6, "fid_ci_high": -1.4,
-                             "fid_p": 0.001, "fid_p_holm": 0.004, "fid_test": "paired t", "fid_seeds_needed": 2,
-                             "is": "not distinguishable", "is_diff": 0.23, "is_ci_low": -0.9, "is_ci_high": 1.4,
-                             "is_p_holm": 0.41, "is_test": "paired t", "is_seeds_needed": 12},
-        "baseline_vs_radford": {"fid": "n/a", "fid_diff": 2.0, "fid_test": "n/a", "is": "n/a", "is_test": "n/a"},
-    },
+    "radford": {"n_seeds": 3}, "final": {"n_seeds": 3},
+    "design": {"primary": "ema_fid", "margin": 1.0, "alpha": 0.05, "comparisons": 1, "level": 0.05,
+               "correction": "Bonferroni", "control": "radford", "seeds": [0, 1, 2]},
+    "verdicts": {"final_vs_radford": {"verdict": "better", "winner": "final", "sentence": SENTENCE}},
+    "exploratory": {"final_vs_radford": {"is": {"sentence": "final vs radford, IS (exploratory): +0.23 [...]"},
+                                         "fid": {"sentence": "final vs radford, FID (exploratory): −1.0 [...]"}}},
 }
 
 
-def test_one_line_per_comparison_in_the_reports_words(tmp_path):
-    (tmp_path / "ablation.json").write_text(json.dumps(REPORT))
-    fid, is_, real, missing = dcgan_lab_all(
-        ("compare", "--metrics", tmp_path / "ablation.json"),
-        ("compare", "--metrics", tmp_path / "ablation.json", "--metric", "is"),
-        ("compare",), ("compare", "--metrics", tmp_path / "nope.json"), cwd=ROOT)
-    assert fid.returncode == 0, fid.stderr
-    assert fid.stdout.splitlines()[1:] == [
-        "final vs radford: final better (FID −2.0 [−2.6, −1.4], p = 0.004, paired t, Holm)",
-        "baseline vs radford: n/a with 1 vs 3 seeds (FID +2.0): no test"]
-    assert fid.stdout.startswith("FID (lower is better)")
-    assert is_.stdout.splitlines()[1] == (
-        "final vs radford: not distinguishable with 3 seeds (IS +0.23 [−0.90, 1.40], p = 0.41, paired t, Holm); "
-        "about 12 seeds would resolve a difference this size")
-
-    committed = json.loads((ROOT / "metrics" / "ablation.json").read_text())["verdicts"]
-    lines = real.stdout.splitlines()[1:]
-    assert len(lines) == len(committed) and all(" vs " in line and "FID" in line for line in lines)
+def test_the_design_then_the_stored_sentences_and_exploratory_lines_on_request(tmp_path):
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps(REPORT))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"verdicts": {}}))
+    primary, inception, real, unknown, missing, before = dcgan_lab_all(
+        ("compare", "--metrics", path), ("compare", "--metrics", path, "--metric", "is"), ("compare",),
+        ("compare", "--metrics", path, "--metric", "nope"), ("compare", "--metrics", tmp_path / "nope.json"),
+        ("compare", "--metrics", old), cwd=ROOT)
+    assert primary.returncode == 0, primary.stderr
+    assert primary.stdout.splitlines() == [
+        f"{path}: primary ema_fid, margin ±1, family-wise alpha 0.05 over 1 comparisons (Bonferroni), seeds 0, 1, 2; "
+        "difference = first − second", SENTENCE]
+    assert inception.stdout.splitlines()[1:] == ["final vs radford, IS (exploratory): +0.23 [...]"]
+    assert error_line(unknown) == (f"error: --metric: 'nope' is not in {path}'s exploratory comparisons; allowed: "
+                                   "fid, is (the primary, ema_fid, has verdicts: omit --metric)")
     assert error_line(missing).startswith(f"error: --metrics: {tmp_path / 'nope.json'} not found")
+    assert error_line(before).startswith(f"error: --metrics: {old} has no \"design\" and \"verdicts\"")
+
+    committed = json.loads((ROOT / "metrics" / "ablation.json").read_text())
+    lines = real.stdout.splitlines()[1:]
+    assert lines == [v["sentence"] for v in committed["verdicts"].values()] and len(lines) == 6

@@ -356,7 +356,7 @@ PARAMS_CASES = [
          + NULL_TOO, params={"evaluate.inception_weights": 5}),
     # ablation
     case("ablation-unknown-key", "prepare", r"ablation\.seed: unknown key \(did you mean 'seeds'\?\); allowed: "
-         r"variants, seeds$", params={"ablation.seed": [0]}),
+         r"variants, seeds, primary, margin, alpha$", params={"ablation.seed": [0]}),
     case("ablation-wrong-type", "prepare", r"ablation\.seeds: expected a list, got '0'$",
          params={"ablation.seeds": "0"}),
     case("ablation-out-of-range", "prepare", r"ablation\.seeds: \[0, 0\] is out of range; allowed: a non-empty list "
@@ -384,6 +384,16 @@ PARAMS_CASES = [
          params={"evaluate.kid_subset_size": 1}),
     case("params-in-report", "report", r"ablation\.variants: \[\] is out of range; allowed: a non-empty list ",
          params={"ablation.variants": []}),
+    # the declared design: the report stage is where it is used
+    case("ablation.primary-bad-enum", "report", r"ablation\.primary: 'ema_fdi' is not a metric the report can decide "
+         r"on; allowed: fid, intra_fid_mean, kid_mean, is_mean, precision, recall, best_fid, ema_fid, fid_inf, "
+         r"best_fid_inf, ema_fid_inf \(did you mean 'ema_fid'\?\)$", params={"ablation.primary": "ema_fdi"}),
+    case("ablation.margin-out-of-range", "report", r"ablation\.margin: 0\.0 is out of range; allowed: a number > 0, "
+         r"in the units of ema_fid$", params={"ablation.margin": 0.0}),
+    case("ablation.alpha-wrong-type", "report", r"ablation\.alpha: expected a number, got '5%'$",
+         params={"ablation.alpha": "5%"}),
+    case("ablation.alpha-out-of-range", "report", r"ablation\.alpha: 0\.5 is out of range; allowed: a number in "
+         r"\(0, 0\.5\)$", params={"ablation.alpha": 0.5}),
 ]
 
 RUNTIME_CASES = [

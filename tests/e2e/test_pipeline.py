@@ -76,17 +76,23 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     assert "Real data under the same extractor, for scale: FID between two halves of the test split" in report
     assert "## How it was measured\n\nextractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
     assert f"extractor test accuracy = {accuracy}" in report  # evaluate put it beside every score
-    assert "| final | radford | FID |" in report and "a test needs at least 2 seeds" not in report
-    assert report.startswith("# Ablation report\n\n## Verdicts (FID, control: radford, 2 seeds per variant)")
-    fid, kid, inception = [line for line in report.splitlines() if line.startswith("- final vs radford: ")]
-    assert ("FID" in fid and "KID" in kid and "IS" in inception) and all(
-        "paired t, Holm)" in line or "n/a" in line for line in (fid, kid, inception))
+    assert "| FID | final | radford |" in report and "a test needs at least 2 seeds" not in report
+    assert report.startswith("# Ablation report\n\n## Design (declared in params.yaml `ablation:` before the runs)\n\n"
+                             "- Primary endpoint: FID of EMA G (`ema_fid`), lower is better.")
+    assert "- Seeds: 0, 1 (2 per variant)." in report
+    (line,) = [line for line in report.splitlines() if line.startswith("- final vs radford: ")]
+    assert "on FID of EMA G" in line and "simultaneous interval, paired t" in line and "of 2 seeds favour" in line
+    assert "FID∞ (Chong & Forsyth 2020)" in report and "| FID∞ of EMA G ↓ |" in report
     summary = json.loads((dst / "metrics/ablation.json").read_text())
     assert summary["final"]["n_seeds"] == 2 and math.isfinite(summary["final"]["fid_ci95"])
-    assert math.isfinite(summary["final"]["fid_sd"])  # the noise floor
+    assert math.isfinite(summary["final"]["fid_sd"]) and math.isfinite(summary["final"]["ema_fid_inf_mean"])
+    assert summary["design"] == {"primary": "ema_fid", "margin": 1.0, "alpha": 0.05, "comparisons": 1,
+                                 "level": 0.05, "correction": "Bonferroni", "control": "radford", "seeds": [0, 1]}
     comparison = summary["verdicts"]["final_vs_radford"]
-    assert comparison["fid"] in ("final better", "radford better", "not distinguishable")
-    assert comparison["fid_test"] == "paired t" and 0 <= comparison["fid_p"] <= comparison["fid_p_holm"] <= 1
+    assert comparison["verdict"] in ("better", "equivalent", "inconclusive") and comparison["sentence"] == line[2:]
+    assert comparison["test"] == "paired t" and 0 <= comparison["p"] <= comparison["p_bonferroni"] <= 1
+    assert math.isfinite(comparison["fid_inf_diff"])  # FID∞ of the EMA generators, beside the verdict
+    assert "better" not in summary["exploratory"]["final_vs_radford"]["is"]["sentence"]
 
 
 def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_scores(repo):
@@ -103,9 +109,10 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
     assert {a.path for a in client.list_artifacts(report_run.info.run_id, "report")} >= {
         "report/ablation.md", "report/fid.png", "report/samples.png", "report/verdicts.txt"}
     verdicts = json.loads((dst / "metrics/ablation.json").read_text())["verdicts"]
-    assert report_run.data.tags["verdict.final_vs_radford"] == verdicts["final_vs_radford"]["fid"]
+    assert report_run.data.tags["verdict.final_vs_radford"] == verdicts["final_vs_radford"]["outcome"]
+    assert report_run.data.tags["design.primary"] == "ema_fid" and report_run.data.tags["design.margin"] == "1.0"
     text = client.download_artifacts(report_run.info.run_id, "report/verdicts.txt", str(dst / "tmp-artifacts"))
-    assert open(text).read().startswith("final vs radford: ")
+    assert open(text).read().splitlines()[1:] == [verdicts["final_vs_radford"]["sentence"]]
     assert "final.fid_mean" in report_run.data.metrics
     for r in runs:
         assert r.info.status == "FINISHED"

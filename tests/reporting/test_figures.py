@@ -7,7 +7,7 @@ from PIL import Image
 
 from dcgan_lab.evaluation.results import results_table
 from dcgan_lab.reporting.figures import plot_losses, plot_metric, side_by_side
-from dcgan_lab.reporting.report import summarize
+from dcgan_lab.reporting.stats import noise_floor
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -22,11 +22,11 @@ def test_metric_figure_with_one_and_several_seeds(tmp_path):
     results = {"baseline": {"seed0": {"fid": 8.0}, "seed1": {"fid": 8.6}},
                "final": {"seed0": {"fid": 4.8}, "seed1": {"fid": 5.1}}}
     table = results_table(results)
-    plot_metric(summarize(table), table, "fid", tmp_path / "fid.png")
+    plot_metric(noise_floor(table, ["fid"]), table, "fid", tmp_path / "fid.png")
     width, height = png_size(tmp_path / "fid.png")
     assert width > height > 100
     one = results_table({"final": {"seed0": {"fid": 4.8}}})  # no interval with one seed
-    plot_metric(summarize(one), one, "fid", tmp_path / "one.png")
+    plot_metric(noise_floor(one, ["fid"]), one, "fid", tmp_path / "one.png")
     assert png_size(tmp_path / "one.png")[1] > 100
 
 

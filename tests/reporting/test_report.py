@@ -1,4 +1,5 @@
-"""The ablation report on a small synthetic metrics table."""
+"""The ablation report on a small synthetic metrics table: the declared design first, then the primary verdicts,
+then exploratory comparisons that never name a winner."""
 
 import copy
 import json
@@ -8,52 +9,83 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from dcgan_lab.core.config import AblationConfig
+from dcgan_lab.core.errors import ConfigError
 from dcgan_lab.evaluation.results import results_table
-from dcgan_lab.reporting.report import (
-    compare, outcome, per_class_section, render_markdown, summarize, summary_json,
-)
+from dcgan_lab.reporting.report import Study, per_class_section, render_markdown, report_text, summary_json
 from helpers import EVAL_RESULTS
 
 RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
 VARIANTS = ["baseline", "final"]  # baseline is the control
+FID = AblationConfig(variants=tuple(VARIANTS), primary="fid", margin=1.0)
+
+
+def study(results=RESULTS, ablation=FID) -> Study:
+    return Study(results_table(results), ablation, VARIANTS)
 
 
 def test_confidence_interval_is_the_t_interval():
-    summary = summarize(results_table(RESULTS))
-    row = summary[(summary.variant == "baseline") & (summary.metric == "fid")].iloc[0]
+    row = study().summary.query("variant == 'baseline' and metric == 'fid'").iloc[0]
     x = np.array([8.0, 8.6, 7.9])
     low, high = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
     assert row["mean"] == pytest.approx(x.mean()) and row["ci95"] == pytest.approx((high - low) / 2)
 
 
-def test_welch_p_value_matches_scipy_and_says_final_differs():
-    comparisons = compare(results_table(RESULTS), VARIANTS)
-    (fid,) = [c for c in comparisons if c.metric == "fid"]
-    expected = stats.ttest_ind([8.0, 8.6, 7.9], [4.8, 5.1, 4.6], equal_var=False).pvalue
-    assert (fid.other, fid.variant) == ("baseline", "final") and fid.p_welch == pytest.approx(expected)
-    assert fid.p_welch < 0.01
-    assert fid.diff == pytest.approx(np.mean([4.8, 5.1, 4.6]) - np.mean([8.0, 8.6, 7.9]))
-    assert outcome(fid) == "final better"  # lower FID, adjusted p < 0.05
-
-
-def test_markdown_is_readable_alone():
-    table = results_table(RESULTS)
-    md = render_markdown(summarize(table), compare(table, VARIANTS), {"extractor": "x", "n_samples": 10})
+def test_the_report_opens_with_the_declared_design_then_one_verdict_per_primary_comparison():
+    md = render_markdown(study(), {"extractor": "x", "n_samples": 10})
+    assert md.startswith("# Ablation report\n\n## Design (declared in params.yaml `ablation:` before the runs)\n\n"
+                         "- Primary endpoint: FID (`fid`), lower is better.\n- Equivalence margin Δ = 1 (FID units).\n"
+                         "- Family-wise alpha = 0.05 over the m = 1 comparisons below")
+    assert "- Seeds: 0, 1, 2 (3 per variant)." in md
+    verdicts = md.split("## Verdicts (FID)\n\n")[1].split("\n\n")[0].splitlines()
+    assert verdicts == [f"- {v.sentence}" for v in study().verdicts] and verdicts[0].startswith("- final vs baseline: ")
+    assert "final better on FID: −3.3" in verdicts[0] and "95% simultaneous interval, paired t" in verdicts[0]
+    assert "Wilcoxon's signed-rank test is not shown: with 3 seeds its smallest possible p is 0.25" in md
     assert "## How it was measured\n\nextractor = x, n_samples = 10." in md
-    assert "| baseline | 3 | 8.167 ± " in md and "| final | baseline | FID |" in md
-    assert "a test needs at least 2 seeds" not in md
 
 
-def test_single_seed_says_no_test_is_possible():
+def test_secondary_metrics_are_exploratory_and_never_worded_better():
+    md = render_markdown(study(), {})
+    exploratory = md.split("## Exploratory comparisons (no verdicts)")[1].split("## How it was measured")[0]
+    assert "| IS | final | baseline | 3.10 | 4.20 |" not in exploratory  # variant first: final's mean first
+    assert "| IS | final | baseline | 4.20 | 3.10 | +1.1 [1.1, 1.1] | paired t |" in exploratory  # constant diff
+    assert "| KID | final | baseline |" in exploratory and "3/3 final (≥ 0.37)" in exploratory
+    assert " better" not in exploratory.replace('worded "better"', "")
+
+
+def test_single_seed_says_no_test_is_possible_and_the_json_is_strict():
     one = {v: {"seed0": r["seed0"]} for v, r in RESULTS.items()}
-    table = results_table(one)
-    summary, comparisons = summarize(table), compare(table, VARIANTS)
-    assert summary["ci95"].isna().all() and all(math.isnan(c.p_welch) for c in comparisons)
-    md = render_markdown(summary, comparisons, {})
+    s = study(one)
+    assert s.summary["ci95"].isna().all() and [v.verdict for v in s.verdicts] == ["n/a"]
+    md = render_markdown(s, {})
     assert "a test needs at least 2 seeds per variant" in md and "| baseline | 1 | 8 |" in md
-    metrics = summary_json(summary, comparisons)
+    metrics = summary_json(s)
     assert metrics["final"] == {"n_seeds": 1, "fid_mean": 4.8, "kid_mean": 0.01, "is_mean": 4.2}
     json.dumps(metrics, allow_nan=False)  # DVC metrics: no NaN anywhere
+
+
+def test_ablation_json_stores_the_design_and_each_verdicts_fields_and_sentence():
+    s = study()
+    metrics = summary_json(s)
+    assert metrics["design"] == {"primary": "fid", "margin": 1.0, "alpha": 0.05, "comparisons": 1, "level": 0.05,
+                                 "correction": "Bonferroni", "control": "baseline", "seeds": [0, 1, 2]}
+    entry = metrics["verdicts"]["final_vs_baseline"]
+    assert (entry["verdict"], entry["winner"], entry["outcome"], entry["test"]) == (
+        "better", "final", "final better", "paired t")
+    assert entry["sentence"] == s.verdicts[0].sentence and entry["favour"] == {
+        "side": "final", "k": 3, "n": 3, "share_low": pytest.approx(0.368403)}
+    assert entry["ci_high"] < 0 and entry["p_bonferroni"] < 0.05
+    assert metrics["exploratory"]["final_vs_baseline"]["is"]["sentence"].startswith(
+        "final vs baseline, IS (exploratory): +1.1 [1.1, 1.1] (95% interval, not adjusted, paired t); 3 of 3 seeds")
+    assert report_text(metrics) == [
+        "primary fid, margin 1, family-wise alpha 0.05 over 1 comparisons (Bonferroni), seeds [0, 1, 2]",
+        entry["sentence"]]
+
+
+def test_a_primary_the_results_do_not_have_is_one_config_error():
+    with pytest.raises(ConfigError, match=r"^ablation\.primary: 'ema_fid' is not among the evaluated scores .*; "
+                                          r"allowed here: fid, kid_mean, is_mean$"):
+        study(ablation=AblationConfig(variants=tuple(VARIANTS)))
 
 
 def with_per_class(results: dict, grouping: dict[str, str]) -> dict:
@@ -73,49 +105,43 @@ def with_per_class(results: dict, grouping: dict[str, str]) -> dict:
 
 def test_the_report_shows_mean_intra_fid_and_a_per_class_section_saying_how_samples_were_grouped():
     results = with_per_class(RESULTS, {"baseline": "classifier prediction", "final": "requested label"})
-    table = results_table(results)
-    summary, comparisons = summarize(table), compare(table, VARIANTS)
-    md = render_markdown(summary, comparisons, {}, per_class=per_class_section(results, VARIANTS))
+    s = study(results)
+    md = render_markdown(s, {}, per_class=per_class_section(results, VARIANTS))
     header = next(line for line in md.splitlines() if line.startswith("| variant | seeds |"))
     assert header.startswith("| variant | seeds | FID ↓ | mean intra-FID ↓ |")
     assert header.endswith("| conditional accuracy ↑ |")
     # baseline seeds' intra-FID means: (9 + 10) / 2, (9.6 + 11.6 + 11.6) / 3, (8.9 + 11.9 + 10.9) / 3
     assert "| baseline | 3 | 8.167 ± 0.94 | 10.33 ± 1.8 | 0.021 ± 0.0066 | 3.1 ± 0.25 | – |" in md
     assert "| final | 3 | 4.833 ± 0.63 | 7 ± 1.5 | 0.01 ± 0.0025 | 4.2 ± 0.25 | 0.9 ± 0 |" in md
-    section = md.split("## Per-class FID\n\n")[1].split("## Every comparison")[0]
+    section = md.split("## Per-class FID\n\n")[1]
     assert "grouped by the label they were generated for" in section and "the class the domain classifier" in section
     rows = [line for line in section.splitlines() if line.startswith("| ")]
     assert rows[0] == "| variant | grouped by | scored | mean ↓ | class 0 | class 1 | class 2 |"
     # class 0: fid + 1 in every seed; class 1: fid + 2 + i; class 2: unscored in seed 0, fid + 3 after
     assert rows[2] == "| baseline | classifier prediction | 2–3 | 10.33 | 9.167 | 11.17 | 11.25 |"
     assert rows[3] == "| final | requested label | 2–3 | 7 | 5.833 | 7.833 | 7.85 |"
-    assert any(c.metric == "intra_fid_mean" for c in comparisons)
-    assert "| final | baseline | mean intra-FID |" in md
-    metrics = summary_json(summary, comparisons)
+    assert any(c.metric == "intra_fid_mean" for c in s.exploratory)
+    assert "| mean intra-FID | final | baseline |" in md
+    metrics = summary_json(s)
     assert {"intra_fid_mean", "intra_fid_ci95", "intra_fid_sd"} <= metrics["final"].keys()
-    assert metrics["verdicts"]["final_vs_baseline"]["intra_fid"] == "final better"
+    assert "intra_fid" in metrics["exploratory"]["final_vs_baseline"]
 
 
 def test_fid_verdicts_are_the_same_with_per_class_scores_and_runs_without_them_have_no_section():
-    plain = results_table(RESULTS)
-    plain_md = render_markdown(summarize(plain), compare(plain, VARIANTS), {}, per_class=per_class_section(
-        RESULTS, VARIANTS))
+    plain_md = render_markdown(study(), {}, per_class=per_class_section(RESULTS, VARIANTS))
     assert "Per-class FID" not in plain_md and "intra-FID" not in plain_md
     results = with_per_class(RESULTS, {"baseline": "classifier prediction", "final": "classifier prediction"})
-    table = results_table(results)
-    md = render_markdown(summarize(table), compare(table, VARIANTS), {}, per_class=per_class_section(
-        results, VARIANTS))
+    md = render_markdown(study(results), {}, per_class=per_class_section(results, VARIANTS))
 
     def verdict_lines(text):
         return [line for line in text.splitlines() if line.startswith("- ")]
 
-    assert verdict_lines(md) == verdict_lines(plain_md)  # FID, KID and IS verdicts: unchanged, none added
+    assert verdict_lines(md) == verdict_lines(plain_md)  # the primary verdicts: unchanged, none added
     assert "conditional accuracy" not in md  # no conditional variant
 
 
 def test_a_variant_without_a_metric_shows_a_dash_not_nan():
     results = {"baseline": {s: {k: v for k, v in r.items() if k != "kid_mean"} for s, r in RESULTS["baseline"].items()},
                "final": RESULTS["final"]}
-    table = results_table(results)
-    md = render_markdown(summarize(table), compare(table, VARIANTS), {})
+    md = render_markdown(study(results), {})
     assert "nan" not in md and "| baseline | 3 | 8.167 ± 0.94 | – |" in md

@@ -1,5 +1,5 @@
-"""`dcgan-lab compare [--metrics metrics/ablation.json] [--metric fid]`: the ablation's verdicts in the
-terminal, one line per comparison, read from what the report stage wrote (nothing is recomputed)."""
+"""`dcgan-lab compare [--metrics metrics/ablation.json] [--metric KEY]`: the ablation's verdicts in the terminal,
+the sentences the report stage stored in ablation.json, printed as they are (nothing is recomputed or reworded)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from pathlib import Path
 from ..core.errors import UserError
 
 DEFAULT_METRICS = "metrics/ablation.json"  # the report stage's output (dvc.yaml), read from the repository root
-# The short names of ablation.json's verdicts -> (label, higher is better)
-METRICS = {"fid": ("FID", False), "kid": ("KID", False), "is": ("IS", True), "precision": ("precision", True),
-           "recall": ("recall", True)}
-DESCRIPTION = """Print the ablation's verdicts from the report stage's metrics/ablation.json: one line per
-comparison (each variant against the control, and every later variant against every earlier one), paired
-by seed, with the difference, its 95% interval and the Holm-adjusted p."""
+DESCRIPTION = """Print the ablation's verdicts from the report stage's metrics/ablation.json: the declared design
+(primary endpoint, margin, alpha, seeds), then one verdict per comparison on the primary endpoint (each variant
+against the control, and every later variant against every earlier one). --metric KEY prints a secondary
+metric's exploratory lines instead: intervals and seed counts, never a verdict."""
 
 
 def add_parser(subparsers) -> None:
@@ -23,19 +21,34 @@ def add_parser(subparsers) -> None:
                               description=DESCRIPTION)
     p.add_argument("--metrics", default=DEFAULT_METRICS, metavar="PATH",
                    help=f"the report's JSON (default: {DEFAULT_METRICS})")
-    p.add_argument("--metric", default="fid", choices=list(METRICS), help="which metric's verdicts (default: fid)")
+    p.add_argument("--metric", default=None, metavar="KEY",
+                   help="a secondary metric's exploratory comparisons (e.g. fid, is, kid; default: the verdicts)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     report = read_report(Path(args.metrics))
-    label, higher = METRICS[args.metric]
-    print(f"{label} ({'higher' if higher else 'lower'} is better) in {args.metrics}; difference = first - second "
-          f"[95% CI], p Holm-adjusted:")
-    for name, entry in report["verdicts"].items():
-        print(verdict_line(name, entry, args.metric, report))
+    design = report["design"]
+    print(f"{args.metrics}: primary {design['primary']}, margin ±{design['margin']:g}, family-wise alpha "
+          f"{design['alpha']:g} over {design['comparisons']} comparisons ({design['correction']}), seeds "
+          f"{', '.join(map(str, design['seeds']))}; difference = first − second")
+    if args.metric is None:
+        lines = [entry["sentence"] for entry in report["verdicts"].values()]
+    else:
+        lines = exploratory_lines(report, args.metric, Path(args.metrics))
+    for line in lines:
+        print(line)
     if not report["verdicts"]:
         print("no comparisons: the study has one variant")
+
+
+def exploratory_lines(report: dict, metric: str, path: Path) -> list[str]:
+    entries = report.get("exploratory", {})
+    known = sorted({m for by_metric in entries.values() for m in by_metric})
+    if entries and metric not in known:
+        raise UserError(f"--metric: {metric!r} is not in {path}'s exploratory comparisons; allowed: "
+                        f"{', '.join(known)} (the primary, {report['design']['primary']}, has verdicts: omit --metric)")
+    return [by_metric[metric]["sentence"] for by_metric in entries.values() if metric in by_metric]
 
 
 def read_report(path: Path) -> dict:
@@ -46,36 +59,7 @@ def read_report(path: Path) -> dict:
                         f"--metrics PATH to another ablation.json") from None
     except (OSError, ValueError) as exc:
         raise UserError(f"--metrics: {path} is not readable JSON ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(report, dict) or not isinstance(report.get("verdicts"), dict):
-        raise UserError(f"--metrics: {path} has no \"verdicts\"; allowed: the report stage's ablation.json")
+    if not isinstance(report, dict) or not isinstance(report.get("verdicts"), dict) or "design" not in report:
+        raise UserError(f"--metrics: {path} has no \"design\" and \"verdicts\"; allowed: an ablation.json the "
+                        f"report stage wrote (rerun `dvc repro report` if it predates the declared design)")
     return report
-
-
-def verdict_line(name: str, entry: dict, metric: str, report: dict) -> str:
-    """'final vs radford: not distinguishable with 3 seeds (FID +0.65 [−2.04, 3.34], p = 0.82, paired t,
-    Holm); about 22 seeds would resolve a difference this size', in the report's own words."""
-    from ..reporting.stats import fmt_effect, fmt_num, fmt_p
-
-    variant, other = name.split("_vs_", 1)
-    label = METRICS[metric][0]
-    outcome, test = entry.get(metric), entry.get(f"{metric}_test", "n/a")
-    diff, low, high = (entry.get(f"{metric}_{k}") for k in ("diff", "ci_low", "ci_high"))
-    if outcome is None:
-        return f"{variant} vs {other}: no {label} verdict in the report"
-    seeds = [report.get(v, {}).get("n_seeds", "?") for v in (variant, other)]
-    with_seeds = f"{seeds[0]} seeds" if seeds[0] == seeds[1] else f"{seeds[0]} vs {seeds[1]} seeds"
-    if outcome == "n/a":
-        return f"{variant} vs {other}: n/a with {with_seeds} ({label} {fmt_num(diff, sign=True)}): no test"
-    effect = fmt_effect(diff, low, high) if None not in (low, high) else fmt_num(diff, sign=True)
-    p = entry.get(f"{metric}_p_holm")
-    details = f"{label} {effect}, p " + ("–" if p is None else fmt_p(p) if p < 0.001 else f"= {fmt_p(p)}")
-    if outcome != "not distinguishable":
-        return f"{variant} vs {other}: {outcome} ({details}, {test}, Holm)"
-    line = f"{variant} vs {other}: not distinguishable with {with_seeds} ({details}, {test}, Holm)"
-    needed, have = entry.get(f"{metric}_seeds_needed"), min(seeds) if "?" not in seeds else None
-    if needed is None or have is None:
-        return line
-    if needed > have:
-        return f"{line}; about {needed} seeds would resolve a difference this size"
-    return (f"{line}; borderline (a rough power estimate says {needed} seeds would do, {have} were run): "
-            f"a few more seeds should settle it")

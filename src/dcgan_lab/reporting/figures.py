@@ -28,8 +28,9 @@ def _pyplot():
     return plt
 
 
-def plot_metric(summary: pd.DataFrame, table: pd.DataFrame, metric: str, path: Path) -> None:
-    """Bars: the mean over seeds with its 95% interval; dots: each seed's value."""
+def plot_metric(summary: pd.DataFrame, table: pd.DataFrame, metric: str, path: Path, label: str | None = None) -> None:
+    """Bars: the mean over seeds with its 95% interval; dots: each seed's value. `label` names the metric."""
+    label = label or metric
     plt = _pyplot()
     rows = summary[summary.metric == metric]
     variants = list(rows["variant"])
@@ -40,8 +41,8 @@ def plot_metric(summary: pd.DataFrame, table: pd.DataFrame, metric: str, path: P
         values = table.loc[table.variant == variant, metric].astype(float)
         ax.scatter(np.full(len(values), i) + np.linspace(-0.15, 0.15, len(values)), values, color="black", s=12,
                    zorder=3, label="one seed" if i == 0 else None)
-    ax.set_ylabel(f"{metric} (mean, 95% CI)")
-    ax.set_title(f"{metric} per variant")
+    ax.set_ylabel(f"{label} (mean, 95% CI)")
+    ax.set_title(f"{label} per variant")
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path, 120)

@@ -1,9 +1,9 @@
-"""The ablation report: verdicts first, then each variant's mean, 95% interval and seed-to-seed noise, the
-per-class FID, then every comparison with its tests (stats.py). Input is the evaluate stage's results, nothing
-recomputed.
+"""The ablation report: the declared design, one confirmatory verdict per comparison on its primary endpoint
+(verdicts.py), every other metric as exploratory description (stats.py), then each variant's means, noise and
+per-class FID. Input is the evaluate stage's results, nothing recomputed.
 
-The first variant of `ablation.variants` is the control: every variant is compared with it and with each
-other, paired by seed. A verdict names a winner only when the Holm-adjusted p is below 0.05.
+The first variant of `ablation.variants` is the control: every variant is compared with it, and each later
+variant with each earlier one, paired by seed.
 """
 
 from __future__ import annotations
@@ -15,64 +15,35 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import paths
-from ..core.config import Params
-from ..core.errors import DataError, reason
+from ..core.config import AblationConfig, Params
+from ..core.errors import ConfigError, DataError, reason
 from ..core.files import atomic_write_text, ensure_writable
+from ..core.metrics import METRICS, label, short
 from ..evaluation.results import results_table
-from . import stats
+from . import stats, verdicts
+from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
 
-# Metric -> True when higher is better (for arrows and for which side a verdict calls better).
-METRICS = {
-    "fid": False,
-    "intra_fid_mean": False,
-    "kid_mean": False,
-    "is_mean": True,
-    "precision": True,
-    "recall": True,
-    "classes_covered": True,
-    "class_kl_real": False,
-    "best_fid": False,
-    "ema_fid": False,
-    "ema_fid_delta": False,
-    "conditional_accuracy": True,
-}
-LABELS = {"fid": "FID", "kid_mean": "KID", "is_mean": "IS", "classes_covered": "classes covered",
-          "class_kl_real": "KL(classes ‖ real)", "best_fid": "FID of best checkpoint", "ema_fid": "FID of EMA G",
-          "ema_fid_delta": "EMA − raw FID", "intra_fid_mean": "mean intra-FID",
-          "conditional_accuracy": "conditional accuracy"}
-VERDICT_METRIC = "fid"  # the headline: one verdict line per comparison opens the report
-TESTED = ("fid", "kid_mean", "is_mean", "precision", "recall", "intra_fid_mean")  # every comparison, where present
-# Names in ablation.json: "is_mean_mean" would read badly in `dvc exp show`.
-SHORT = {"kid_mean": "kid", "is_mean": "is", "intra_fid_mean": "intra_fid"}
-ALPHA = 0.05
 
+class Study:
+    """Everything the report says about one table of results: design, verdicts, exploratory comparisons."""
 
-def summarize(table: pd.DataFrame, metrics=tuple(METRICS)) -> pd.DataFrame:
-    """Per variant and metric: seeds, mean, seed-to-seed SD (the noise floor) and 95% t half-width."""
-    return stats.noise_floor(table, [m for m in metrics if m in table])
-
-
-def compare(table: pd.DataFrame, variants: list[str]) -> list[stats.Comparison]:
-    """Each variant vs the control (the first), then each later variant vs each earlier one, on every
-    tested metric; Holm-adjusted within each metric."""
-    present = [v for v in variants if v in set(table["variant"])]
-    return stats.compare_all(table, stats.pairs_for(present, present[0]), [m for m in TESTED if m in table])
-
-
-def verdicts(comparisons: list[stats.Comparison], metric: str = VERDICT_METRIC) -> list[str]:
-    """One plain-words line per comparison on `metric`."""
-    return [stats.verdict(c, not METRICS[c.metric], LABELS.get(c.metric, c.metric), ALPHA)
-            for c in comparisons if c.metric == metric]
-
-
-def outcome(c: stats.Comparison) -> str:
-    """The verdict in a word or three: '<variant> better', 'not distinguishable' or 'n/a'."""
-    if c.test == "n/a":
-        return "n/a"
-    if c.p_holm < ALPHA and c.diff != 0:
-        return f"{c.variant if (c.diff < 0) != METRICS[c.metric] else c.other} better"
-    return "not distinguishable"
+    def __init__(self, table: pd.DataFrame, ablation: AblationConfig, variants: list[str]):
+        present = [v for v in variants if v in set(table["variant"])]
+        if ablation.primary not in table:
+            have = [k for k in METRICS if k in table and METRICS[k].compared]
+            raise ConfigError(f"ablation.primary: {ablation.primary!r} is not among the evaluated scores (an EMA "
+                              f"generator needs train.ema_decay > 0, a best one train.eval_every > 0); allowed "
+                              f"here: {', '.join(have)}")
+        metric = METRICS[ablation.primary]
+        pairs = stats.pairs_for(present, present[0])
+        design = Design(ablation.primary, metric.label, not metric.higher_is_better, ablation.margin, ablation.alpha)
+        self.design, self.verdicts = verdicts.primary_family(table, pairs, design, metric.fid_inf)
+        self.control, self.seeds = present[0], sorted(set(table["seed"]))
+        self.summary = stats.noise_floor(table, [m for m in METRICS if m in table])
+        self.exploratory = [stats.compare(table, v, o, m, not METRICS[m].higher_is_better)
+                            for m, info in METRICS.items() if info.compared and m in table and m != design.primary
+                            for v, o in pairs]
 
 
 def _fmt(mean: float, half: float) -> str:
@@ -85,8 +56,8 @@ def _variant_table(summary: pd.DataFrame, value) -> list[str]:
     order = list(dict.fromkeys(summary["variant"]))
     cells = {(r.variant, r.metric): value(r) for r in summary.itertuples() if r.n_seeds}  # else "–"
     n_seeds = summary.groupby("variant", sort=False)["n_seeds"].max()
-    arrows = {m: "↑" if up else "↓" for m, up in METRICS.items()}
-    lines = ["| variant | seeds | " + " | ".join(f"{LABELS.get(c, c)} {arrows[c]}" for c in cols) + " |",
+    arrow = {m: "↑" if info.higher_is_better else "↓" for m, info in METRICS.items()}
+    lines = ["| variant | seeds | " + " | ".join(f"{label(c)} {arrow[c]}" for c in cols) + " |",
              "| --- | --- | " + " | ".join("---" for _ in cols) + " |"]
     lines += [f"| {v} | {n_seeds[v]} | " + " | ".join(cells.get((v, c), "–") for c in cols) + " |" for v in order]
     return lines
@@ -128,24 +99,78 @@ def per_class_section(results: dict, variants: list[str]) -> list[str]:
     return lines + [""]
 
 
-def render_markdown(summary: pd.DataFrame, comparisons: list[stats.Comparison], protocol: dict,
-                    reference: dict | None = None, per_class: list[str] = ()) -> str:
-    """A report a person can read on its own: the answer, how it was measured, the numbers behind it.
-    `per_class`: the Per-class FID section (per_class_section), after the per-variant tables."""
-    control = comparisons[0].other if comparisons else summary["variant"].iloc[0]
-    seeds = int(summary["n_seeds"].max())
-    lines = ["# Ablation report", "",
-             f"## Verdicts ({LABELS[VERDICT_METRIC]}, control: {control}, {seeds} seed{'s' * (seeds != 1)} per variant)",
-             "",
-             f"Paired by seed (runs with the same seed share weight init, data order and noise): paired t-test on "
-             f"the per-seed differences, p-values Holm-adjusted across the {LABELS[VERDICT_METRIC]} comparisons; a "
-             f"winner is named only at adjusted p < {ALPHA}. Difference = first − second, with its 95% interval.",
-             ""]
-    lines += [f"- {line}" for line in verdicts(comparisons)] + [""]
-    for metric in ("kid_mean", "is_mean"):
-        if any(c.metric == metric for c in comparisons):
-            lines += [f"{LABELS[metric]}:", ""] + [f"- {line}" for line in verdicts(comparisons, metric)] + [""]
-    lines += ["## How it was measured", "", ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".", ""]
+def design_section(study: Study) -> list[str]:
+    """What was declared before the runs, and how each verdict is read off its interval."""
+    d, n = study.design, len(study.seeds)
+    level, margin = stats.fmt_num(d.level, 2), f"{d.margin:g}"
+    lines = ["## Design (declared in params.yaml `ablation:` before the runs)", "",
+             f"- Primary endpoint: {d.label} (`{d.primary}`), {'lower' if d.lower_is_better else 'higher'} is better.",
+             f"- Equivalence margin Δ = {margin} ({d.label} units).",
+             f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the control, "
+             f"{study.control}, and each later variant vs each earlier one); Bonferroni: each at {level}.",
+             f"- Seeds: {', '.join(map(str, study.seeds))} ({n} per variant).", "",
+             f"Difference = first − second. \"A better\": the {verdicts._pct(1 - d.level)} simultaneous interval "
+             f"excludes 0. \"Equivalent within ±Δ\": TOST at {level}, its {verdicts._pct(1 - 2 * d.level)} interval "
+             f"inside ±Δ. Otherwise \"inconclusive\", with the seeds that would give 80% power to find a true "
+             f"difference of Δ under the same test. With probability at least {1 - d.alpha:.0%} every verdict below "
+             f"is right (tests/reporting/test_verdicts.py checks the error rates by simulation)."]
+    if not wilcoxon_can_pass(n, d.level):
+        lines += ["", f"Wilcoxon's signed-rank test is not shown: with {n} seeds its smallest possible p is "
+                      f"{2.0 ** (1 - n):.2g}, above the per-comparison level {level}; it can pass from "
+                      f"{wilcoxon_seeds(d.level)} seeds."]
+    return lines + [""]
+
+
+def verdict_table(study: Study) -> list[str]:
+    d = study.design
+    lines = [f"| comparison | verdict | diff [{verdicts._pct(1 - d.level)} simultaneous] | "
+             f"TOST [{verdicts._pct(1 - 2 * d.level)}] | p (Bonferroni) | seeds favouring | seeds for 80% power | "
+             f"FID∞ diff |", "|---|---|---|---|---|---|---|---|"]
+    for v in study.verdicts:
+        f = v.favour
+        lines.append(" | ".join([
+            f"| {v.variant} vs {v.other}", verdicts.outcome(v, d), stats.fmt_effect(v.diff, v.ci_low, v.ci_high),
+            stats.fmt_interval(v.diff, v.tost_low, v.tost_high) if math.isfinite(v.tost_low) else "–",
+            stats.fmt_p(v.p_bonferroni, d.alpha), f"{f.k}/{f.n} {f.side}" if f else "–",
+            str(v.seeds_needed) if v.seeds_needed is not None else "–",
+            stats.fmt_effect(v.fid_inf_diff, v.fid_inf_low, v.fid_inf_high) if v.fid_inf_diff is not None else "–"])
+            + " |")
+    return lines
+
+
+EXPLORATORY_TEXT = (
+    "Every other score, for description only: the difference of means with its unadjusted 95% interval (paired "
+    "by seed) and how many seeds favour each side, with a one-sided 95% Clopper–Pearson lower bound on that share. "
+    "None of these tests the study's question, so none is worded \"better\"; a pattern here is a hypothesis for "
+    "a later study's declared endpoint.")
+
+
+def exploratory_table(comparisons: list[stats.Comparison]) -> list[str]:
+    lines = ["| metric | variant | vs | mean | mean (other) | diff [95% CI, unadjusted] | test | seeds favouring |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        f = c.favour
+        lines.append(f"| {label(c.metric)} | {c.variant} | {c.other} | {stats.fmt_num(c.mean_variant, 3)} | "
+                     f"{stats.fmt_num(c.mean_other, 3)} | {stats.fmt_effect(c.diff, c.ci_low, c.ci_high)} | {c.test} | "
+                     + (f"{f.k}/{f.n} {f.side} (≥ {f.share_low:.2f})" if f else "–") + " |")
+    return lines
+
+
+FID_INF_TEXT = (
+    "FID∞ (Chong & Forsyth 2020): FID is biased upwards by a term that shrinks as 1/N in the sample count N; "
+    "FID∞ fits FID at several sample counts up to n_samples, linearly in 1/N, and reads it off at 1/N = 0.")
+
+
+def render_markdown(study: Study, protocol: dict, reference: dict | None = None, per_class: list[str] = ()) -> str:
+    """A report a person can read on its own: the design, the answer, how it was measured, the numbers behind
+    it. `per_class`: the Per-class FID section (per_class_section), after the per-variant tables."""
+    lines = ["# Ablation report", "", *design_section(study), f"## Verdicts ({study.design.label})", ""]
+    lines += [f"- {v.sentence}" for v in study.verdicts] or ["- none: the study has one variant"]
+    lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "", EXPLORATORY_TEXT, ""]
+    lines += [*exploratory_table(study.exploratory), "", "## How it was measured", "",
+              ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".", ""]
+    if any(k.endswith("fid_inf") for k in set(study.summary["metric"])):
+        lines += [FID_INF_TEXT, ""]
     if reference:
         lines += [
             f"Real data under the same extractor, for scale: FID between two halves of the {reference['real_split']} "
@@ -153,57 +178,68 @@ def render_markdown(summary: pd.DataFrame, comparisons: list[stats.Comparison], 
             f"{reference['kid_half_vs_half']:.4g}, IS of real images = {reference['is_real']:.4g}.", ""]
     lines += ["## Per variant", "", "Mean over seeds ± half-width of the 95% t-interval (no interval with one seed).",
               ""]
-    lines += _variant_table(summary, lambda r: _fmt(r.mean, r.ci95))
+    lines += _variant_table(study.summary, lambda r: _fmt(r.mean, r.ci95))
     lines += ["", "Seed-to-seed standard deviation (the noise floor: differences below it need more seeds):", ""]
-    lines += _variant_table(summary, lambda r: stats.fmt_num(r.sd, 2))
-    lines += ["", *per_class]
-    lines += ["## Every comparison", "",
-              "Paired t on per-seed differences where both variants have the same seeds (Welch's t otherwise, and "
-              "beside it as a check); Wilcoxon signed-rank with 5 or more seeds; Holm across each metric's "
-              "comparisons; seeds for 80% power: a normal-approximation estimate of the seeds that would resolve "
-              "a difference of the observed size.", ""]
-    lines.append(stats.markdown_table(comparisons, LABELS))
-    return "\n".join(lines)
+    lines += _variant_table(study.summary, lambda r: stats.fmt_num(r.sd, 2))
+    return "\n".join([*lines, "", *per_class]).rstrip("\n") + "\n"
 
 
-def summary_json(summary: pd.DataFrame, comparisons: list[stats.Comparison]) -> dict:
-    """metrics/ablation.json: {variant: {n_seeds, <metric>_mean, _ci95, _sd}} and, under "verdicts",
-    {"<a>_vs_<b>": {<metric>: outcome, <metric>_diff, _ci_low, _ci_high, _p, _p_holm, _test, _seeds_needed}},
-    finite numbers only (`dvc exp show` shows them as columns)."""
+def _finite(d: dict) -> dict:
+    """JSON for DVC: no NaN, no inf (None instead), floats rounded to 6 digits."""
+    def clean(x):
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, float):
+            return round(x, 6) if math.isfinite(x) else None
+        return x
+    return clean(d)
+
+
+def summary_json(study: Study) -> dict:
+    """metrics/ablation.json: {variant: {n_seeds, <metric>_mean, _ci95, _sd}}; "design"; "verdicts":
+    {"<a>_vs_<b>": every field of the primary verdict, its sentence included}; "exploratory":
+    {"<a>_vs_<b>": {<metric>: {diff, ci_low, ci_high, test, favour, sentence}}}. `dvc exp show` shows them."""
     out: dict[str, dict] = {}
-    for r in summary.itertuples():
+    for r in study.summary.itertuples():
         entry = out.setdefault(r.variant, {"n_seeds": int(r.n_seeds)})
-        name = SHORT.get(r.metric, r.metric)
         for key, value in (("mean", r.mean), ("ci95", r.ci95), ("sd", r.sd)):
             if math.isfinite(value):
-                entry[f"{name}_{key}"] = round(float(value), 6)
-    verdict_entries: dict[str, dict] = {}
-    for c in comparisons:
-        entry = verdict_entries.setdefault(f"{c.variant}_vs_{c.other}", {})
-        name = SHORT.get(c.metric, c.metric)
-        entry[name] = outcome(c)
-        for key, value in (("diff", c.diff), ("ci_low", c.ci_low), ("ci_high", c.ci_high), ("p", c.p),
-                           ("p_holm", c.p_holm), ("seeds_needed", c.seeds_needed)):
-            if value is not None and math.isfinite(value):
-                entry[f"{name}_{key}"] = round(float(value), 6) if key != "seeds_needed" else int(value)
-        entry[f"{name}_test"] = c.test
-    out["verdicts"] = verdict_entries
+                entry[f"{short(r.metric)}_{key}"] = round(float(value), 6)
+    d = study.design
+    out["design"] = dict(primary=d.primary, margin=d.margin, alpha=d.alpha, comparisons=d.m,
+                         level=round(d.level, 6), correction="Bonferroni", control=study.control,
+                         seeds=list(map(int, study.seeds)))
+    out["verdicts"] = {f"{v.variant}_vs_{v.other}": _finite({**v.to_dict(), "outcome": verdicts.outcome(v, d)})
+                       for v in study.verdicts}
+    exploratory: dict[str, dict] = {}
+    for c in study.exploratory:
+        entry = {k: x for k, x in c.to_dict().items() if k in ("diff", "ci_low", "ci_high", "test", "favour")}
+        entry["sentence"] = stats.exploratory_line(c, label(c.metric))
+        exploratory.setdefault(f"{c.variant}_vs_{c.other}", {})[short(c.metric)] = _finite(entry)
+    out["exploratory"] = exploratory
     return out
 
 
-def log_report(summary: dict, lines: list[str], member_runs: list[Path], artifacts: list[Path],
-               tags: dict[str, str]) -> str:
-    """One MLflow run named "ablation": per-variant means as metrics, the verdicts as tags and as a text
-    artifact, the report and figures as artifacts; its members get a tag pointing to it."""
+def report_text(summary: dict) -> list[str]:
+    """The stored sentences: the design in one line, then one verdict per comparison."""
+    d = summary["design"]
+    head = (f"primary {d['primary']}, margin {d['margin']:g}, family-wise alpha {d['alpha']:g} over {d['comparisons']} "
+            f"comparisons (Bonferroni), seeds {d['seeds']}")
+    return [head, *(v["sentence"] for v in summary["verdicts"].values())]
+
+
+def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], tags: dict[str, str]) -> str:
+    """One MLflow run named "ablation": per-variant means as metrics, each verdict as a tag and the stored
+    sentences as a text artifact, the report and figures as artifacts; its members get a tag pointing to it."""
     from ..tracking.runs import RunLogger
 
     logger = RunLogger.start("ablation", None, {}, tags, run_name="ablation")
-    numbers = {f"{v}.{k}": x for v, entry in summary.items() if v != "verdicts"
+    numbers = {f"{v}.{k}": x for v, entry in summary.items() if v not in ("design", "verdicts", "exploratory")
                for k, x in entry.items() if isinstance(x, (int, float))}
     logger.log_metrics([numbers], [0])
-    logger.set_tags({f"verdict.{name}": entry.get(SHORT.get(VERDICT_METRIC, VERDICT_METRIC), "n/a")
-                     for name, entry in summary["verdicts"].items()})
-    logger.client.log_text(logger.run_id, "\n".join(lines) + "\n", "report/verdicts.txt")
+    design = {f"design.{k}": str(v) for k, v in summary["design"].items()}
+    logger.set_tags({**design, **{f"verdict.{name}": entry["outcome"] for name, entry in summary["verdicts"].items()}})
+    logger.client.log_text(logger.run_id, "\n".join(report_text(summary)) + "\n", "report/verdicts.txt")
     for path in artifacts:
         logger.log_artifact(path, "report")
     members = []
@@ -254,20 +290,19 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     run_files = [paths.model_dir(models, v, s).mlflow_run for v, s in runs]
     for (v, s), path in [*grids.items(), *zip(runs, run_files)]:
         _read(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
-    ensure_writable(out.metrics, out.plots)
     table = results_table({v: results[v] for v in variants})
-    summary, comparisons = summarize(table), compare(table, variants)
+    study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
+    ensure_writable(out.metrics, out.plots)
     reference = _read(results_dir.reference, _read_json, "evaluate") if results_dir.reference.exists() else None
-    markdown = render_markdown(summary, comparisons, protocol_of(results), reference,
-                               per_class_section(results, variants))
-    summary_out = summary_json(summary, comparisons)
+    markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants))
+    summary_out = summary_json(study)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(out.summary, json.dumps(summary_out, indent=2) + "\n")
+    atomic_write_text(out.summary, json.dumps(summary_out, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out.markdown, markdown)
 
     figures = out.figures
-    plot_metric(summary, table, "fid", figures["fid"])
+    plot_metric(study.summary, table, params.ablation.primary, figures["fid"], study.design.label)  # the primary
     plot_losses(losses, figures["losses"])
     side_by_side(grids, figures["samples"])
-    log_report(summary_out, verdicts(comparisons), run_files, [out.markdown, out.table, *figures.values()], tags)
+    log_report(summary_out, run_files, [out.markdown, out.table, *figures.values()], tags)
     return markdown

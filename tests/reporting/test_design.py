@@ -1,0 +1,71 @@
+"""The design-stage numbers: the family's level, noncentral-t power and the seed estimate, the SD's upper bound,
+the signed-rank test's reach, and the alpha a sequential design spends per look."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from dcgan_lab.reporting.design import (
+    MAX_SEEDS, Design, look_alphas, power, sd_upper, seeds_needed, wilcoxon_can_pass, wilcoxon_seeds,
+)
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def test_each_comparison_gets_its_bonferroni_share():
+    d = Design("ema_fid", "FID of EMA G", True, 1.0, 0.05, m=6)
+    assert d.level == pytest.approx(0.05 / 6)
+    assert Design("fid", "FID", True, 1.0, 0.05, m=0).level == 0.05  # no testable comparison: no division by 0
+
+
+def test_power_is_the_noncentral_t_and_grows_with_seeds():
+    n, sd, margin, level = 5, 0.4, 1.0, 0.01
+    crit, nc = st.t.ppf(1 - level / 2, n - 1), margin / (sd / math.sqrt(n))
+    assert power(n, sd, margin, level) == pytest.approx(st.nct.sf(crit, n - 1, nc) + st.nct.cdf(-crit, n - 1, nc))
+    curve = power(np.arange(2, 60), sd * 3, margin, level)
+    assert np.all(np.diff(curve) >= 0) and curve[-1] > 0.99
+    assert power(200, 0.75, 1.0, 0.05 / 6) == pytest.approx(1.0)  # far in the tail: no NaN from scipy
+    assert power(3, 0.0, 1.0, 0.05) == 1.0  # no noise: any true difference is found
+
+
+def test_unpaired_power_is_the_two_sample_t():
+    n, sd, margin, level = 8, 0.5, 0.6, 0.05
+    df, nc = 2 * n - 2, margin / (sd * math.sqrt(2 / n))
+    crit = st.t.ppf(1 - level / 2, df)
+    assert power(n, sd, margin, level, is_paired=False) == pytest.approx(
+        st.nct.sf(crit, df, nc) + st.nct.cdf(-crit, df, nc))
+
+
+def test_the_sd_upper_bound_covers_the_true_sd_in_90_percent_of_samples():
+    rng = np.random.default_rng(0)
+    s = rng.normal(0, 2.0, (40000, 3)).std(1, ddof=1)
+    covered = (sd_upper(s, 2) >= 2.0).mean()
+    assert abs(covered - 0.90) <= 3 * math.sqrt(0.09 / 40000)
+
+
+def test_the_seed_estimate_is_the_fewest_seeds_above_those_run_with_80_percent_power():
+    level = 0.05 / 6
+    n = int(seeds_needed(0.244, 2, 3, 1.0, level))
+    sd_u = float(sd_upper(0.244, 2))
+    assert power(n, sd_u, 1.0, level) >= 0.8 > power(n - 1, sd_u, 1.0, level)
+    assert seeds_needed(0.001, 2, 3, 1.0, level) == 4  # enough already at 3: still one more than were run
+    assert seeds_needed(1000.0, 2, 3, 1.0, level) == MAX_SEEDS + 1  # beyond reach: "more than 1000"
+    many = seeds_needed(np.array([0.1, 0.3, 0.5]), 4, 5, 1.0, level)
+    assert np.all(np.diff(many) > 0) and np.all(many > 5)
+
+
+def test_wilcoxon_can_pass_six_comparisons_only_from_eight_seeds():
+    level = 0.05 / 6
+    assert wilcoxon_seeds(level) == 8
+    assert not wilcoxon_can_pass(7, level) and wilcoxon_can_pass(8, level)
+    assert wilcoxon_seeds(0.05) == 6  # one comparison: 2 / 2^5 = 0.0625 cannot, 2 / 2^6 = 0.031 can
+    assert st.wilcoxon(np.arange(1.0, 9.0)).pvalue == pytest.approx(2 / 2**8)  # the smallest exact p
+
+
+def test_look_alphas_spend_obrien_fleming_shares_that_add_up_to_alpha():
+    shares = look_alphas([5, 10], 0.05)
+    z = st.norm.ppf(0.975)
+    assert shares[0] == pytest.approx(2 - 2 * st.norm.cdf(z / math.sqrt(0.5)))
+    assert sum(shares) == pytest.approx(0.05) and look_alphas([10], 0.05) == pytest.approx([0.05])
