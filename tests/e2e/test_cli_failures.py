@@ -390,7 +390,7 @@ PARAMS_CASES = [
          r"best_fid_inf, ema_fid_inf \(did you mean 'ema_fid'\?\)$", params={"ablation.primary": "ema_fdi"}),
     case("ablation.margin-out-of-range", "report", r"ablation\.margin: 0\.0 is out of range; allowed: a number > 0, "
          r"in the units of ema_fid$", params={"ablation.margin": 0.0}),
-    case("ablation.alpha-wrong-type", "report", r"ablation\.alpha: expected a number, got '5%'$",
+    case("ablation.alpha-wrong-type", "report", r"ablation\.alpha: expected a number, got '5%' \(write floats ",
          params={"ablation.alpha": "5%"}),
     case("ablation.alpha-out-of-range", "report", r"ablation\.alpha: 0\.5 is out of range; allowed: a number in "
          r"\(0, 0\.5\)$", params={"ablation.alpha": 0.5}),
