@@ -19,9 +19,12 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.errors import ConfigError
+from ..core.metrics import METRICS, short
 from ..core.progress import Progress
 
-REPORT_METRICS = ("fid", "is", "kid", "precision", "recall", "best_fid")
+# The per-variant means of metrics/ablation.json collected across experiments, by their short names there.
+REPORT_METRICS = tuple(short(k) for k in ("fid", "is_mean", "kid_mean", "precision", "recall", "best_fid"))
+SHOWN = ("fid", "is_mean", "kid_mean", "precision", "recall")  # the table's columns
 
 
 def parse_axes(specs: list[str]) -> dict[str, list[str]]:
@@ -106,13 +109,14 @@ def render(table: pd.DataFrame, keys: list[str]) -> str:
     if table.empty:
         return "No finished experiments with metrics/ablation.json.\n"
     table = table.sort_values(["fid_mean", "experiment"], na_position="last")
-    cols = ["experiment", *keys, "variant", "seeds", "FID ↓", "IS ↑", "KID ↓", "precision ↑", "recall ↑"]
+    heads = [f"{METRICS[k].label} {'↑' if METRICS[k].higher_is_better else '↓'}" for k in SHOWN]
+    cols = ["experiment", *keys, "variant", "seeds", *heads]
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for r in table.to_dict("records"):
         seeds = r["n_seeds"]
         seeds = "-" if seeds is None or seeds != seeds else str(int(seeds))
         cells = [str(r["experiment"]), *(str(r[k]) for k in keys), r["variant"], seeds,
-                 *(_fmt(r[f"{m}_mean"], r[f"{m}_ci95"]) for m in ("fid", "is", "kid", "precision", "recall"))]
+                 *(_fmt(r[f"{short(m)}_mean"], r[f"{short(m)}_ci95"]) for m in SHOWN)]
         lines.append("| " + " | ".join(cells) + " |")
     return ("Ablation across DVC experiments: mean ± 95% CI over seeds per variant (metrics/ablation.json of "
             "each experiment), best FID first.\n\n" + "\n".join(lines) + "\n")
