@@ -78,7 +78,7 @@ class TrainConfig:
     sync_batch_norm: bool = False  # under torchrun with CUDA: batch norm statistics over all ranks
     # Speed switches; null: on for CUDA, off for CPU (see speed.py). amp is bf16 where supported, else fp16.
     amp: Optional[bool] = None
-    channels_last: Optional[bool] = True  # NHWC pays on CPUs too (oneDNN), 1.16-1.22x per step here
+    channels_last: Optional[bool] = True  # NHWC pays on CPUs too (oneDNN): benchmarks/RESULTS.md
     compile: Optional[bool] = None
     # Batches from the whole training set on the device (false), or gathered from the memory-mapped set on
     # the host by a prefetching thread (true: for sets larger than the device's memory); the same batches
@@ -151,7 +151,7 @@ class AblationConfig:
     # Every variant is trained and evaluated once per seed. Runs with the same seed share weight init
     # (where shapes allow), data order and latent noise, so the report pairs them by seed.
     seeds: tuple[int, ...] = (0, 1, 2)
-    # The declared design, fixed before the runs (docs: README "Verdicts"): the metric that decides (a key of
+    # The declared design, fixed before the runs (docs/verdicts.md): the metric that decides (a key of
     # core.metrics.PRIMARY), the equivalence margin in its units, and the family-wise error rate of its verdicts.
     primary: str = "ema_fid"
     margin: float = 1.0

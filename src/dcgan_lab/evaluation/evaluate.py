@@ -86,7 +86,7 @@ def evaluate_variant(
     if cfg.n_real is not None:
         images, labels = images[: cfg.n_real], labels[: cfg.n_real]
     kwargs = extractor_kwargs(cfg, classifier_path)
-    g = g.to(memory_format=torch.channels_last)  # NHWC generates 1.15x faster, on a CPU too
+    g = g.to(memory_format=torch.channels_last)  # NHWC generates faster, on a CPU too (benchmarks/RESULTS.md)
     requested = requested_labels(g, cfg.n_samples, labels)  # None for an unconditional G
     fake = generate(g, cfg.n_samples, cfg.seed, cfg.batch_size, device, labels=requested)
     cache_name = reference_cache_name(kwargs, split_sha256, len(images))

@@ -31,7 +31,7 @@ class OnDevice:
         self.order = order.to(self.device)
 
     def batch(self, i: int) -> torch.Tensor:
-        # index_select, not images[index]: the same bits, and 8x faster for these row gathers on a CPU
+        # index_select, not images[index]: the same bits, and much faster for these row gathers on a CPU
         return torch.index_select(self.images, 0, self.order[i * self.batch_size : (i + 1) * self.batch_size])
 
     def close(self) -> None:
@@ -60,7 +60,7 @@ class Streamed:
         index = order[i * self.batch_size : (i + 1) * self.batch_size]
         out = torch.empty((len(index), *self.images.shape[1:]), dtype=self.images.dtype, pin_memory=self.pin)
         # numpy's take, not torch.index_select: it runs on this thread alone (index_select would start a second
-        # OpenMP team beside the step's, which cost 15% of the step on a 2-core CPU) and releases the GIL.
+        # OpenMP team beside the step's, slowing it: benchmarks/RESULTS.md, "Streaming") and releases the GIL.
         # mode="clip" skips numpy's buffered copy; the indices are a permutation's, never out of range.
         np.take(self.pixels, index.numpy(), axis=0, out=out.numpy(), mode="clip")
         return out

@@ -66,7 +66,7 @@ def train_step(
 
     # Phase 2, G: make the just-updated D call the last fakes real. D's weights are not updated here,
     # so their gradients are not computed: backward through D gives G its gradient and skips D's
-    # weight gradients (8% of the step on a 2-core CPU; G's gradient is bitwise the same).
+    # weight gradients (G's gradient is bitwise the same; the saving: benchmarks/RESULTS.md).
     d.requires_grad_(False)
     with prec.autocast():
         gen_logits = d(augment(fake), batch.fake_labels)
