@@ -109,8 +109,8 @@ def design_section(study: Study) -> list[str]:
              f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the control, "
              f"{study.control}, and each later variant vs each earlier one); Bonferroni: each at {level}.",
              f"- Seeds: {', '.join(map(str, study.seeds))} ({n} per variant).", "",
-             f"Difference = first − second. \"A better\": the {verdicts._pct(1 - d.level)} simultaneous interval "
-             f"excludes 0. \"Equivalent within ±Δ\": TOST at {level}, its {verdicts._pct(1 - 2 * d.level)} interval "
+             f"Difference = first − second. \"A better\": the {stats.fmt_pct(1 - d.level)} simultaneous interval "
+             f"excludes 0. \"Equivalent within ±Δ\": TOST at {level}, its {stats.fmt_pct(1 - 2 * d.level)} interval "
              f"inside ±Δ. Otherwise \"inconclusive\", with the seeds that would give 80% power to find a true "
              f"difference of Δ under the same test. With probability at least {1 - d.alpha:.0%} every verdict below "
              f"is right (tests/reporting/test_verdicts.py checks the error rates by simulation)."]
@@ -123,8 +123,8 @@ def design_section(study: Study) -> list[str]:
 
 def verdict_table(study: Study) -> list[str]:
     d = study.design
-    lines = [f"| comparison | verdict | diff [{verdicts._pct(1 - d.level)} simultaneous] | "
-             f"TOST [{verdicts._pct(1 - 2 * d.level)}] | p (Bonferroni) | seeds favouring | seeds for 80% power | "
+    lines = [f"| comparison | verdict | diff [{stats.fmt_pct(1 - d.level)} simultaneous] | "
+             f"TOST [{stats.fmt_pct(1 - 2 * d.level)}] | p (Bonferroni) | seeds favouring | seeds for 80% power | "
              f"FID∞ diff |", "|---|---|---|---|---|---|---|---|"]
     for v in study.verdicts:
         f = v.favour

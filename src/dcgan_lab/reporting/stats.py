@@ -195,6 +195,11 @@ def fmt_p(p: float, alpha: float = 0.05) -> str:
     return s
 
 
+def fmt_pct(confidence: float) -> str:
+    """An interval's confidence level: 0.991667 -> '99.2%'."""
+    return f"{100 * confidence:.3g}%"
+
+
 def p_text(p: float, alpha: float = 0.05) -> str:
     """'= 0.41' or '< 0.001', for a sentence."""
     return fmt_p(p, alpha) if p < 0.001 else f"= {fmt_p(p, alpha)}"

@@ -198,10 +198,6 @@ def _fid_inf_check(table: pd.DataFrame, variant: str, other: str, key: str, desi
     return out
 
 
-def _pct(confidence: float) -> str:
-    return f"{100 * confidence:.3g}%"
-
-
 def _worded(v: Verdict, design: Design) -> Verdict:
     return replace(v, sentence=sentence(v, design))
 
@@ -214,10 +210,10 @@ def sentence(v: Verdict, design: Design) -> str:
     if v.verdict == "n/a":
         means = f"{label} {stats.fmt_num(v.mean_variant, 3)} vs {stats.fmt_num(v.mean_other, 3)}"
         return f"{head}: n/a with {seeds} ({means}): {v.reason}"
-    interval = f"{_pct(v.ci_level)} simultaneous interval"
+    interval = f"{stats.fmt_pct(v.ci_level)} simultaneous interval"
     effect = stats.fmt_effect(v.diff, v.ci_low, v.ci_high)
     p = f"Bonferroni p {stats.p_text(v.p_bonferroni, design.alpha)}"
-    tost = f"{_pct(v.tost_level)} TOST interval"
+    tost = f"{stats.fmt_pct(v.tost_level)} TOST interval"
     tail = [stats.favour_text(v.favour)] if v.favour else []
     if v.p_wilcoxon_bonferroni is not None:
         tail.append(f"{WILCOXON}: Bonferroni p {stats.p_text(v.p_wilcoxon_bonferroni, design.alpha)}")
