@@ -52,6 +52,24 @@ def with_train(params, **changes):
     return replace(params, train=replace(params.train, **changes))
 
 
+def spec(params, variant: str, seed: int = 0, n_classes: int = 0, channels: int = 1):
+    """The run description of `variant` with `seed` on images of `channels` channels (training.spec.RunSpec)."""
+    from dcgan_lab.training.spec import RunSpec
+
+    return RunSpec.resolve(params, variant, seed, channels, n_classes)
+
+
+def calling(**callbacks):
+    """Loop hooks whose named methods are the given functions, e.g. calling(on_checkpoint=snapshots.append)."""
+    from dcgan_lab.training.loop import Hooks
+
+    hooks = Hooks()
+    for name, function in callbacks.items():
+        assert callable(getattr(Hooks, name, None)), f"Hooks has no method {name}"
+        setattr(hooks, name, function)
+    return hooks
+
+
 def random_images(n: int = 512, seed: int = 0) -> torch.Tensor:
     """n uint8 (1, 32, 32) images of noise, the same ones for the same seed."""
     return torch.randint(0, 256, (n, 1, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
@@ -235,10 +253,10 @@ def trained_model_dir(path: Path, params) -> Path:
     in D, EMA) on noise images at the shrunk params' tiny widths."""
     from dcgan_lab.gan.checkpoint import save_gan, save_generator
     from dcgan_lab.gan.models import Generator
-    from dcgan_lab.training.loop import Hooks, fit
+    from dcgan_lab.training.loop import fit
 
-    run = fit(params, params.variant("final"), random_images(256), torch.device("cpu"), seed=0,
-              hooks=Hooks(on_eval=lambda step, g: float(step)))  # the first eval "scores" best
+    run = fit(spec(params, "final", seed=0), random_images(256), torch.device("cpu"),
+              hooks=calling(on_eval=lambda step, g: float(step)))  # the first eval "scores" best
     g, d = run.g.cpu().eval(), run.d.cpu().eval()
     save_gan(path / "checkpoint.pt", g, d, ema=run.ema.model.cpu(), steps=run.step, variant="final", seed=0)
     best = Generator(g.spec)
@@ -256,3 +274,27 @@ EVAL_RESULTS = {
               "seed1": {"fid": 5.1, "is_mean": 4.1, "kid_mean": 0.011, "extractor": "x"},
               "seed2": {"fid": 4.6, "is_mean": 4.3, "kid_mean": 0.009, "extractor": "x"}},
 }
+
+
+def start_mlflow_server(store: Path, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on 127.0.0.1:port (sqlite backend and artifacts in `store`, its log appended to
+    store/server.log) in its own process group, returned once it answers its health check."""
+    import time
+    import urllib.request
+
+    store.mkdir(parents=True, exist_ok=True)
+    with open(store / "server.log", "a") as log:  # the server keeps its own handle on it
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination",
+             str(store / "artifacts"), "--workers", "1"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=store, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read() == b"OK":
+                return proc
+        except OSError:
+            time.sleep(0.5)
+        assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
+    raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")

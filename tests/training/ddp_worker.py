@@ -15,7 +15,7 @@ from dcgan_lab.core.params import parse_params
 from dcgan_lab.data.splits import load_split
 from dcgan_lab.training import distributed
 from dcgan_lab.training.loop import fit, history_frame
-from helpers import random_images, raw_params_file, shrink, with_train
+from helpers import random_images, raw_params_file, shrink, spec, with_train
 
 CPU = torch.device("cpu")
 
@@ -31,11 +31,11 @@ def main(out: Path, mode: str, variant: str = "final") -> None:
     world = distributed.init("cpu")
     if mode == "fit":
         labels = torch.arange(512) % 10  # a conditional variant's classes; the others ignore them
-        saved = result(fit(params, params.variant(variant), random_images(512), CPU, seed=0, world=world,
-                           labels=labels, n_classes=10), world)
+        saved = result(fit(spec(params, variant, seed=0, n_classes=10), random_images(512), CPU, world=world,
+                           labels=labels), world)
     elif mode == "stream":  # the same 6 steps (4 per epoch per rank) with stream false, then true
         images = load_split(out / "prepared", "train", mmap=True)[0]
-        saved = {stream: result(fit(with_train(params, stream=stream), params.variant("final"), images, CPU, seed=0,
+        saved = {stream: result(fit(spec(with_train(params, stream=stream), "final", seed=0), images, CPU,
                                     world=world), world)
                  for stream in (False, True)}
     else:

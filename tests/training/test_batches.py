@@ -11,8 +11,8 @@ from dcgan_lab.core.errors import ConfigError
 from dcgan_lab.data.splits import load_split
 from dcgan_lab.training import batches
 from dcgan_lab.training.distributed import World
-from dcgan_lab.training.loop import Hooks, fit, history_frame
-from helpers import prepared, random_images, with_train
+from dcgan_lab.training.loop import fit, history_frame
+from helpers import calling, prepared, random_images, spec, with_train
 
 CPU = torch.device("cpu")
 
@@ -48,10 +48,10 @@ def test_stream_true_and_false_train_bitwise_equal_runs_and_resume_into_each_oth
     p = with_train(params, epochs=3, max_steps=20, checkpoint_every=7, eval_every=0)
     on_device, streamed = with_train(p, stream=False), with_train(p, stream=True)
     snapshots = []
-    full = fit(on_device, p.variant("final"), images, CPU, seed=3, hooks=Hooks(on_checkpoint=snapshots.append))
-    assert same_run(fit(streamed, p.variant("final"), images, CPU, seed=3), full)
+    full = fit(spec(on_device, "final", seed=3), images, CPU, hooks=calling(on_checkpoint=snapshots.append))
+    assert same_run(fit(spec(streamed, "final", seed=3), images, CPU), full)
     assert [s["step"] for s in snapshots] == [7, 14, 20]
-    assert same_run(fit(streamed, p.variant("final"), images, CPU, seed=3, resume=snapshots[0]), full)
+    assert same_run(fit(spec(streamed, "final", seed=3), images, CPU, resume=snapshots[0]), full)
 
 
 def test_null_streams_only_when_the_set_is_over_half_the_free_memory(images, monkeypatch, capsys):
@@ -70,7 +70,7 @@ def test_null_streams_only_when_the_set_is_over_half_the_free_memory(images, mon
 def test_batch_larger_than_dataset_is_a_config_error(params):
     big = with_train(params, batch_size=1000)  # more than the 512 images
     with pytest.raises(ConfigError, match=r"train\.batch_size: 1000 is larger than the training set \(512 images\)"):
-        fit(big, big.variant("baseline"), random_images(512), torch.device("cpu"))
+        fit(spec(big, "baseline"), random_images(512), torch.device("cpu"))
 
 
 def test_each_rank_takes_its_share_of_the_epoch_order(images):
@@ -78,7 +78,7 @@ def test_each_rank_takes_its_share_of_the_epoch_order(images):
     shards = [batches.Shard(images, CPU, 32, False, World(rank, 2)) for rank in (0, 1)]
     assert [s.batches_per_epoch for s in shards] == [4, 4]  # 128 images per rank, 32 per step
     for s in shards:
-        s.follow(order)
+        s.set_order(order)
     seen = torch.cat([torch.cat([s.batch(i) for i in range(4)]) for s in shards])
     expected = torch.cat([images[order[r::2][:128]] for r in (0, 1)])
     assert torch.equal(seen, expected)  # disjoint halves, each in the order's sequence
@@ -90,7 +90,7 @@ def test_shard_labels_follow_the_order_and_d_steps_must_fit_the_set(images):
     labels = torch.arange(256) % 7  # the fixture's 256 images
     shard = batches.Shard(images, torch.device("cpu"), 32, False, World(), labels=labels)
     order = torch.randperm(256, generator=torch.Generator().manual_seed(0))
-    shard.follow(order)
+    shard.set_order(order)
     assert torch.equal(shard.labels(3), labels[order[96:128]])
     assert torch.equal(shard.batch(3), images[order[96:128]])
     with pytest.raises(ConfigError, match=r"^train\.d_steps: 10 D updates of 32 images per step need 320; the "

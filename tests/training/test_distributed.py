@@ -70,7 +70,7 @@ def test_train_stage_under_torchrun_writes_and_logs_once(tmp_path):
 def test_one_process_is_a_world_of_one_and_sync_batch_norm_needs_cuda(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     world = distributed.init("cpu")  # not under torchrun: no process group
-    assert world == World() and world.is_main and not world.active
+    assert world == World() and world.is_main and not world.distributed
     t = torch.arange(4.0)
     assert distributed.mean(t, world) is t and distributed.gather({"a": 1}, world) == [{"a": 1}]
     g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)

@@ -7,7 +7,7 @@ import torch
 from dcgan_lab.gan.models import Generator, specs_from_params
 from dcgan_lab.training.ema import EMA
 from dcgan_lab.training.loop import fit
-from helpers import with_train
+from helpers import spec, with_train
 
 CPU = torch.device("cpu")
 
@@ -37,5 +37,5 @@ def test_ema_follows_the_weights_and_copies_batch_norm_buffers(params):
 
 
 def test_ema_off_when_decay_is_zero(params, images):
-    run = fit(with_train(params, ema_decay=0.0, max_steps=2), params.variant("baseline"), images, CPU)
+    run = fit(spec(with_train(params, ema_decay=0.0, max_steps=2), "baseline"), images, CPU)
     assert run.ema is None

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dcgan_lab.training.loop import Hooks, Schedule, fit, history_frame
-from helpers import with_train
+from dcgan_lab.training.loop import Schedule, fit, history_frame
+from helpers import calling, spec, with_train
 
 CPU = torch.device("cpu")
 
@@ -20,22 +20,34 @@ def test_fit_logs_every_step_and_is_deterministic(params, images):
     logged = []
     hooks_seen = []
     evaluated = []
-    hooks = Hooks(on_log=lambda steps, rows: logged.append(steps),
-                  on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)),
-                  on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval() and None)
-    run1 = fit(params, params.variant("final"), images, CPU, seed=0, hooks=hooks)
+    hooks = calling(on_log=lambda steps, rows: logged.append(steps),
+                    on_epoch=lambda epoch, step, g, timing: hooks_seen.append((epoch, step)),
+                    on_eval=lambda step, g: evaluated.append((step, g.training)) or g.eval() and None)
+    run1 = fit(spec(params, "final", seed=0), images, CPU, hooks=hooks)
     g1, h1 = run1.g, history_frame(run1)
     assert list(h1["step"]) == list(range(1, params.train.max_steps + 1))
     assert [s for chunk in logged for s in chunk] == list(h1["step"])
     assert max(len(c) for c in logged) == params.train.log_every  # one host read per log_every steps
     assert hooks_seen[-1][1] == params.train.max_steps
     assert evaluated == [(5, True), (10, True), (12, True)]  # every eval_every steps and at the end, in train mode
-    run2 = fit(params, params.variant("final"), images, CPU, seed=0)
+    run2 = fit(spec(params, "final", seed=0), images, CPU)
     g2, h2 = run2.g, history_frame(run2)
     assert h1.equals(h2)
     assert all(torch.equal(a, b) for a, b in zip(g1.state_dict().values(), g2.state_dict().values()))
-    h3 = history_frame(fit(params, params.variant("final"), images, CPU, seed=1))
+    h3 = history_frame(fit(spec(params, "final", seed=1), images, CPU))
     assert not h1.equals(h3)  # another seed is another run
+
+
+def test_train_eval_every_alone_decides_when_g_is_scored(params, images):
+    """Quick FID runs when train.eval_every says, whatever the hooks: with 0, an on_eval is never called."""
+    scored = []
+    fit(spec(with_train(params, eval_every=0), "baseline"), images, CPU,
+        hooks=calling(on_eval=lambda step, g: scored.append(step) or 1.0))
+    assert scored == []
+    run = fit(spec(with_train(params, eval_every=4), "baseline"), images, CPU,
+              hooks=calling(on_eval=lambda step, g: scored.append(step) or float(-step)))
+    assert scored == [4, 8, 12] and run.best["step"] == 12  # the lowest score is the best
+    assert fit(spec(with_train(params, eval_every=4), "baseline"), images, CPU).best is None  # Hooks(): no score
 
 
 def test_schedule_says_which_steps_end_epochs_evaluate_and_checkpoint():
@@ -52,11 +64,11 @@ def test_resumed_run_is_bitwise_equal_to_an_uninterrupted_one(params, images, va
     # 16 steps per epoch: checkpoints at 7 and 14 fall mid-epoch, the end crosses an epoch boundary.
     p = with_train(params, max_steps=20, checkpoint_every=7, eval_every=0)
     snapshots = []
-    full = fit(p, p.variant(variant), images, CPU, seed=3, hooks=Hooks(on_checkpoint=snapshots.append))
+    full = fit(spec(p, variant, seed=3), images, CPU, hooks=calling(on_checkpoint=snapshots.append))
     assert [s["step"] for s in snapshots] == [7, 14, 20]
     torch.manual_seed(12345)  # whatever the process did in between must not matter
     for snapshot in snapshots[:2]:
-        resumed = fit(p, p.variant(variant), images, CPU, seed=3, resume=snapshot)
+        resumed = fit(spec(p, variant, seed=3), images, CPU, resume=snapshot)
         assert same_weights(resumed.g.state_dict(), full.g.state_dict())
         assert same_weights(resumed.d.state_dict(), full.d.state_dict())
         assert same_weights(resumed.ema.model.state_dict(), full.ema.model.state_dict())
@@ -68,19 +80,19 @@ def test_best_generator_survives_a_resume(params, images):
     p = with_train(params, max_steps=20, checkpoint_every=10, eval_every=5)
     scores = iter([5.0, 1.0, 3.0, 4.0] * 2)  # best at step 10, found before the checkpoint
     snapshots = []
-    fit(p, p.variant("baseline"), images, CPU, hooks=Hooks(on_eval=lambda s, g: next(scores),
+    fit(spec(p, "baseline"), images, CPU, hooks=calling(on_eval=lambda s, g: next(scores),
                                                            on_checkpoint=snapshots.append))
     scores = iter([3.0, 4.0])
-    resumed = fit(p, p.variant("baseline"), images, CPU, resume=snapshots[0],
-                  hooks=Hooks(on_eval=lambda s, g: next(scores)))
+    resumed = fit(spec(p, "baseline"), images, CPU, resume=snapshots[0],
+                  hooks=calling(on_eval=lambda s, g: next(scores)))
     assert resumed.best["step"] == 10 and resumed.best["score"] == 1.0
 
 
 def test_deterministic_on_cpu_by_default(params, images):
     p = with_train(params, max_steps=8)
-    a = fit(p, p.variant("improved"), images, CPU, seed=1)
+    a = fit(spec(p, "improved", seed=1), images, CPU)
     assert torch.are_deterministic_algorithms_enabled()
-    b = fit(p, p.variant("improved"), images, CPU, seed=1)
+    b = fit(spec(p, "improved", seed=1), images, CPU)
     assert same_weights(a.g.state_dict(), b.g.state_dict()) and history_frame(a).equals(history_frame(b))
 
 
@@ -94,10 +106,10 @@ def test_runs_with_the_same_seed_share_init_data_order_and_noise_across_variants
     """What pairing by seed rests on: every variant of the study, trained with the same seed, starts from the
     same conv weights (batch norm, biases and spectral norm in some variants do not shift the draws), sees the
     same batches in the same order and the same latent noise. Another seed changes all three."""
-    from dcgan_lab.training.loop import new_state
+    from dcgan_lab.training.state import new_state
 
     def streams(variant: str, seed: int):
-        run = new_state(params, params.variant(variant), 1, CPU, seed)
+        run = new_state(spec(params, variant, seed=seed), CPU)
         orders = [torch.randperm(512, generator=run.data_gen) for _ in range(2)]  # two epochs' data order
         noise = torch.randn(3, 16, generator=run.noise_gen)
         return conv_weights(run.g), conv_weights(run.d), orders, noise
@@ -128,8 +140,7 @@ def test_the_batches_the_loop_feeds_are_the_same_across_variants(params, images,
     runs = {}
     for variant in ("radford", "final"):  # final adds spectral norm and DiffAugment's draws
         fed.clear()
-        fit(with_train(params, max_steps=20, eval_every=0, stream=False), params.variant(variant), images, CPU,
-            seed=4)
+        fit(spec(with_train(params, max_steps=20, eval_every=0, stream=False), variant, seed=4), images, CPU)
         runs[variant] = list(fed)
     assert len(runs["radford"]) == len(runs["final"]) == 20  # 16 steps per epoch: into the second epoch
     assert all(torch.equal(a, b) for a, b in zip(runs["radford"], runs["final"]))
@@ -145,18 +156,18 @@ LABELS = torch.arange(512) % 10  # the conditional variant's classes for the 512
 def test_conditional_and_wgan_gp_runs_resume_bitwise(params, images, variant, checkpoint_every, expected):
     p = with_train(params, max_steps=20, checkpoint_every=checkpoint_every, eval_every=0)
     snapshots = []
-    full = fit(p, p.variant(variant), images, CPU, seed=3, hooks=Hooks(on_checkpoint=snapshots.append),
-               labels=LABELS, n_classes=10)
+    full = fit(spec(p, variant, seed=3, n_classes=10), images, CPU, hooks=calling(on_checkpoint=snapshots.append),
+               labels=LABELS)
     assert [s["step"] for s in snapshots] == expected
     assert (full.g.spec.n_classes, full.d.spec.n_classes) == ((10, 10) if variant == "cgan" else (0, 0))
     for snapshot in snapshots[:2]:
-        resumed = fit(p, p.variant(variant), images, CPU, seed=3, resume=snapshot, labels=LABELS, n_classes=10)
+        resumed = fit(spec(p, variant, seed=3, n_classes=10), images, CPU, resume=snapshot, labels=LABELS)
         assert same_weights(resumed.g.state_dict(), full.g.state_dict())
         assert same_weights(resumed.d.state_dict(), full.d.state_dict())
         assert history_frame(resumed).equals(history_frame(full))
     assert list(history_frame(full).columns) == (
         ["step", "loss_d", "loss_g", "wasserstein", "gp"] if variant == "wgan"
-        else ["step", "loss_d", "loss_g", "d_real", "d_fake", "d_gen"])
+        else ["step", "loss_d", "loss_g", "d_real", "d_fake", "d_fake_after"])
 
 
 def test_the_loop_feeds_real_labels_by_the_data_order_and_fake_labels_from_the_class_shares(params, images,
@@ -167,8 +178,8 @@ def test_the_loop_feeds_real_labels_by_the_data_order_and_fake_labels_from_the_c
     step = loop.train_step
     monkeypatch.setattr(loop, "train_step", lambda *a, **k: fed.extend(a[4]) or step(*a, **k))
     labels = torch.where(torch.arange(512) < 128, 3, 8)  # a quarter class 3, the rest class 8
-    run = fit(with_train(params, max_steps=16, eval_every=0), params.variant("cgan"), images, CPU, seed=0,
-              labels=labels, n_classes=10)
+    run = fit(spec(with_train(params, max_steps=16, eval_every=0), "cgan", seed=0, n_classes=10), images, CPU,
+              labels=labels)
     order = run.order  # one epoch: batch i holds the images order[32 i : 32 (i + 1)]
     assert all(torch.equal(b.real_labels, labels[order[32 * i : 32 * (i + 1)]]) for i, b in enumerate(fed))
     fake = torch.cat([b.fake_labels for b in fed])
@@ -178,6 +189,6 @@ def test_the_loop_feeds_real_labels_by_the_data_order_and_fake_labels_from_the_c
 def test_wgan_gp_is_not_stopped_by_the_saturation_check(params, images):
     """A critic's scores are not probabilities: the bce saturation check would misread them."""
     p = with_train(params, max_steps=6, eval_every=0, collapse_patience=1, saturation=0.49)
-    fit(p, p.variant("wgan"), images, CPU, seed=0)  # a bce run with these settings stops at once
+    fit(spec(p, "wgan", seed=0), images, CPU)  # a bce run with these settings stops at once
     with pytest.raises(Exception, match="D saturated"):
-        fit(p, p.variant("baseline"), images, CPU, seed=0)
+        fit(spec(p, "baseline", seed=0), images, CPU)

@@ -8,10 +8,11 @@ import torch
 
 from dcgan_lab.training.guard import Diverged
 from dcgan_lab.training.distributed import World
-from dcgan_lab.training.loop import Hooks, fit, history_frame, new_state, snapshot
+from dcgan_lab.training.loop import fit, history_frame, snapshot
+from dcgan_lab.training.state import new_state
 from dcgan_lab.training.rollback import Rollback
 from dcgan_lab.training.speed import Precision
-from helpers import with_train
+from helpers import calling, spec, with_train
 
 CPU = torch.device("cpu")
 
@@ -19,8 +20,8 @@ CPU = torch.device("cpu")
 def test_rollback_recovers_from_a_nan_with_halved_learning_rates(params, images):
     p = with_train(params, max_steps=12, checkpoint_every=5, inject_nan_at=8, on_divergence="rollback")
     rollbacks = []
-    run = fit(p, p.variant("baseline"), images, CPU,
-              hooks=Hooks(on_rollback=lambda exc, r: rollbacks.append((exc.step, r.step, r.lr_scale))))
+    run = fit(spec(p, "baseline"), images, CPU,
+              hooks=calling(on_rollback=lambda exc, r: rollbacks.append((exc.step, r.step, r.lr_scale))))
     assert rollbacks == [(8, 5, 0.5)]  # NaN seen at step 8, back to the checkpoint at 5, lrs halved
     assert run.step == 12 and run.rollbacks == 1
     assert [g["lr"] for g in run.opt_d.param_groups] == [p.train.lr_d / 2]
@@ -32,13 +33,13 @@ def test_rollback_gives_up_after_max_rollbacks(params, images):
     p = with_train(params, lr_g=1.0e30, lr_d=1.0e30, on_divergence="rollback", max_rollbacks=2)
     seen = []
     with pytest.raises(Diverged, match="step 1"):
-        fit(p, p.variant("baseline"), images, CPU, hooks=Hooks(on_rollback=lambda e, r: seen.append(r.lr_scale)))
+        fit(spec(p, "baseline"), images, CPU, hooks=calling(on_rollback=lambda e, r: seen.append(r.lr_scale)))
     assert seen == [0.5, 0.25]
 
 
 def test_restore_puts_back_the_kept_snapshot_and_keeps_the_count_the_scale_and_the_time(params):
     prec = Precision(None, "cpu")
-    run = new_state(params, params.variant("baseline"), 1, CPU, seed=0)
+    run = new_state(spec(params, "baseline", seed=0), CPU)
     kept = snapshot(run, prec, World())
     rollback = Rollback(enabled=True, max_rollbacks=2, snapshot=kept)
     with torch.no_grad():

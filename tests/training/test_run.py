@@ -7,12 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from dcgan_lab.core.errors import OutputError
 from dcgan_lab.core.paths import run_paths
-from dcgan_lab.gan.checkpoint import load_generator
+from dcgan_lab.data.splits import read_manifest
+from dcgan_lab.gan.checkpoint import load_generator, load_meta
 from dcgan_lab.training.guard import Diverged
 from dcgan_lab.training.run import train_variant
+from dcgan_lab.training.spec import RunSpec
 from helpers import prepared, with_train
 
 
@@ -25,6 +28,11 @@ def store(tmp_path, monkeypatch):
     return MlflowClient(tracking_uri=uri)
 
 
+def described(params, variant: str, data: Path, seed: int = 0) -> RunSpec:
+    """The run description the train stage resolves from params and the prepared data."""
+    return RunSpec.for_data(params, variant, seed, read_manifest(data))
+
+
 def paths_under(root: Path, variant: str = "baseline", seed: int = 0):
     """The run's paths as the train stage derives them from dvc.yaml's roots, under `root`."""
     return run_paths(variant, seed, root / "models", root / "checkpoints", root / "metrics" / "train")
@@ -33,8 +41,9 @@ def paths_under(root: Path, variant: str = "baseline", seed: int = 0):
 def test_divergence_fails_the_mlflow_run_with_the_reason_and_keeps_the_last_checkpoint(params, tmp_path, store):
     p = with_train(params, max_steps=12, checkpoint_every=5, inject_nan_at=7, eval_every=0)
     paths = paths_under(tmp_path)
+    data = prepared(tmp_path)
     with pytest.raises(Diverged, match=r"^training diverged at step 7: loss_d is nan$"):
-        train_variant(p, "baseline", 0, prepared(tmp_path), paths)
+        train_variant(described(p, "baseline", data), data, paths)
     (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"].startswith("training diverged at step 7: loss_d is nan")
@@ -46,7 +55,8 @@ def test_divergence_fails_the_mlflow_run_with_the_reason_and_keeps_the_last_chec
 def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
     p = with_train(params, max_steps=12, checkpoint_every=5, inject_nan_at=7, eval_every=0, on_divergence="rollback")
     paths = paths_under(tmp_path)
-    summary = train_variant(p, "baseline", 0, prepared(tmp_path), paths, tags={"git_commit": "abc"})
+    data = prepared(tmp_path)
+    summary = train_variant(described(p, "baseline", data), data, paths, tags={"git_commit": "abc"})
     assert summary["rollbacks"] == 1 and summary["steps"] == 12
     (run,) = store.search_runs([store.get_experiment_by_name("dcgan-lab").experiment_id])
     assert run.info.status == "FINISHED" and run.data.metrics["lr_scale"] == 0.5
@@ -57,6 +67,13 @@ def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
     for path in (paths.model.samples, paths.model.mlflow_run, paths.losses, paths.train_metrics):
         assert path.is_file(), path
     assert json.loads(paths.model.mlflow_run.read_text())["run_id"] == run.info.run_id
+    # The run description, resolved once: beside the resumable checkpoint, in both checkpoints, in MLflow.
+    described_run = described(p, "baseline", data).to_dict()
+    assert json.loads(paths.description.read_text()) == described_run
+    assert torch.load(paths.state, weights_only=True)["run"] == described_run
+    assert load_meta(paths.model.checkpoint)["run"] == described_run
+    assert json.loads(Path(store.download_artifacts(run.info.run_id, "run.json", str(tmp_path))).read_text()) == (
+        described_run)
     assert json.loads(paths.train_metrics.read_text()) == summary
     # The architecture beside the checkpoint, and in the MLflow run: torchinfo tables and figures of G and D.
     names = ["discriminator.png", "discriminator.txt", "generator.png", "generator.txt"]
@@ -71,9 +88,9 @@ def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
 def test_unwritable_output_directory_fails_before_training(params, tmp_path, store):
     blocker = tmp_path / "models"
     blocker.write_text("a file where the models directory should be")
-    paths = paths_under(tmp_path)
+    data, paths = prepared(tmp_path), paths_under(tmp_path)
     with pytest.raises(OutputError, match=r"models/baseline: cannot write outputs here \(.*\); check the path"):
-        train_variant(params, "baseline", 0, prepared(tmp_path), paths)
+        train_variant(described(params, "baseline", data), data, paths)
     assert store.get_experiment_by_name("dcgan-lab") is None, "no MLflow run is started for nothing"
 
 
@@ -81,8 +98,8 @@ def test_a_train_stage_run_resumes_with_the_other_stream_setting(params, tmp_pat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     p = with_train(params, max_steps=6, checkpoint_every=3, eval_every=0)
     data, paths = prepared(tmp_path), paths_under(tmp_path)
-    train_variant(with_train(p, stream=False), "baseline", 0, data, paths)
-    train_variant(with_train(p, stream=True), "baseline", 0, data, paths)  # where batches come from: same run
+    train_variant(described(with_train(p, stream=False), "baseline", data), data, paths)
+    train_variant(described(with_train(p, stream=True), "baseline", data), data, paths)  # where batches come from: same run
     assert "baseline seed 0: resuming from step 6 " in capsys.readouterr().err
 
 
@@ -91,7 +108,8 @@ def test_a_conditional_run_draws_one_row_per_class_and_its_checkpoint_rebuilds_a
 
     p = with_train(params, max_steps=4, eval_every=0)  # sample_grid 16: 4 columns of fixed noise
     paths = paths_under(tmp_path, "cgan")
-    summary = train_variant(p, "cgan", 0, prepared(tmp_path), paths)
+    data = prepared(tmp_path)
+    summary = train_variant(described(p, "cgan", data), data, paths)
     g = load_generator(paths.model.checkpoint)
     assert g.spec.n_classes == 10 and summary["steps"] == 4  # the manifest's 10 classes
     assert Image.open(paths.model.samples).size == (4 * 34 + 2, 10 * 34 + 2)  # 32 px + 2 px padding: 10 rows
@@ -102,7 +120,8 @@ def test_a_conditional_run_draws_one_row_per_class_and_its_checkpoint_rebuilds_a
 def test_a_wgan_gp_run_logs_the_critic_statistics(params, tmp_path, store):
     p = with_train(params, max_steps=3, eval_every=0)
     paths = paths_under(tmp_path, "wgan")
-    summary = train_variant(p, "wgan", 0, prepared(tmp_path), paths)
+    data = prepared(tmp_path)
+    summary = train_variant(described(p, "wgan", data), data, paths)
     assert {"wasserstein", "gp"} <= summary.keys() and "d_real" not in summary
     # img/s counts the real images a step reads: 5 critic batches of 32 per G update
     epoch_seconds = store.get_metric_history(
@@ -120,15 +139,16 @@ def test_conditional_on_a_data_set_without_labels_and_wgan_gp_under_torchrun_are
                                                                                                store):
     from dcgan_lab.core.errors import ConfigError
     from dcgan_lab.training.distributed import World
-    from dcgan_lab.training.run import check_variant_fits
+    from dcgan_lab.training.run import check_launcher
 
     data = prepared(tmp_path)
     manifest = json.loads((data / "manifest.json").read_text())
     (data / "manifest.json").write_text(json.dumps({**manifest, "dataset": "folder", "classes": ["all"]}))
     with pytest.raises(ConfigError, match=r"^variants\.cgan\.conditional: true needs a labelled data set; folder "
                                           r"was prepared with 1 class \(all\)"):
-        train_variant(params, "cgan", 0, data, paths_under(tmp_path, "cgan"))
-    assert store.get_experiment_by_name("dcgan-lab") is None, "no MLflow run is started for nothing"
+        described(params, "cgan", data)
+    wgan = described(params, "wgan", data)
     with pytest.raises(ConfigError, match=r"^variants\.wgan\.loss: wgan-gp is not supported under torchrun"):
-        check_variant_fits("wgan", params.variant("wgan"), "wgan-gp", manifest, World(0, 2))
-    assert check_variant_fits("wgan", params.variant("wgan"), "wgan-gp", manifest, World()) == 10
+        train_variant(wgan, data, paths_under(tmp_path, "wgan"), world=World(0, 2))
+    assert store.get_experiment_by_name("dcgan-lab") is None, "no MLflow run is started for nothing"
+    check_launcher(wgan, World())  # one process: fine

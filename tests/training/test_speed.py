@@ -16,6 +16,7 @@ from dcgan_lab.training import speed
 from dcgan_lab.training.loop import fit, history_frame
 from dcgan_lab.training.speed import Precision
 from dcgan_lab.training.step import Batch, stat_names, train_step
+from helpers import spec
 
 
 @contextmanager
@@ -43,12 +44,12 @@ def test_speed_switches_train_on_cpu_with_the_same_step(params, images):
     fast = replace(params, train=replace(params.train, amp=True, channels_last=True, max_steps=2, eval_every=0))
     assert speed.precision(fast.train, cpu).dtype == torch.bfloat16
     with conv_output_dtypes() as amp_dtypes:
-        run = fit(fast, fast.variant("final"), images, cpu)
+        run = fit(spec(fast, "final"), images, cpu)
     assert run.g.net[0].weight.is_contiguous(memory_format=torch.channels_last)
     assert history_frame(run)[list(stat_names("bce"))].notna().all().all()
     fp32 = replace(fast, train=replace(fast.train, amp=False))
     with conv_output_dtypes() as fp32_dtypes:
-        reference = fit(fp32, fp32.variant("final"), images, cpu)  # same init, data, noise and augmentation
+        reference = fit(spec(fp32, "final"), images, cpu)  # same init, data, noise and augmentation
     assert (amp_dtypes, fp32_dtypes) == ({torch.bfloat16}, {torch.float32})
     amp_stats, fp32_stats = (history_frame(r)[list(stat_names("bce"))].to_numpy() for r in (run, reference))
     assert np.allclose(amp_stats, fp32_stats, rtol=0.02, atol=0.02), (amp_stats, fp32_stats)  # bf16: 8-bit mantissa
@@ -69,7 +70,7 @@ def _fp16_step(params, images, scalers: bool, init_scale: float = 1024.0):
                      if scalers else ())
     z = torch.randn(16, g_spec.latent_dim, generator=torch.Generator().manual_seed(1))
     stats = train_step(g, d, opt_g, opt_d, [Batch(to_pixels(images[:16], params.data.pixel_range), z)], lambda x: x, "bce",
-                       prec=prec)
+                       precision=prec)
     return stats, g, d, prec
 
 

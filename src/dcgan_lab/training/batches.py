@@ -105,7 +105,7 @@ def feeder(images: torch.Tensor, device: torch.device, batch_size: int, stream: 
 
 def check_batch_size(batch_size: int, n: int, world: World, d_steps: int = 1) -> None:
     """A step's batches must fit in the training set (in each rank's share of it under torchrun)."""
-    per_rank = f", {n // world.size} per rank" if world.active else ""
+    per_rank = f", {n // world.size} per rank" if world.distributed else ""
     if batch_size > n // world.size:
         raise ConfigError(f"train.batch_size: {batch_size} is larger than the training set ({n} images{per_rank})")
     if batch_size * d_steps > n // world.size:
@@ -115,7 +115,7 @@ def check_batch_size(batch_size: int, n: int, world: World, d_steps: int = 1) ->
 
 class Shard:
     """This rank's batches: its share of every epoch's permutation (all of it with one process), gathered
-    by the feeder `train.stream` asks for. `follow` is called at each epoch start, resume and rollback.
+    by the feeder `train.stream` asks for. `set_order` is called at each epoch start, resume and rollback.
     With `labels` (conditional variants), batch i's labels too: all labels sit on the device (8 bytes an
     image), gathered by the same order."""
 
@@ -129,7 +129,7 @@ class Shard:
         self.all_labels = None if labels is None else labels.to(device)
         self.order: torch.Tensor | None = None  # this rank's order, on the device (for the labels)
 
-    def follow(self, order: torch.Tensor | None) -> None:
+    def set_order(self, order: torch.Tensor | None) -> None:
         if order is not None:
             mine = order[self.world.rank :: self.world.size][: self.size]
             self.feed.set_order(mine)

@@ -30,7 +30,8 @@ class World:
         return self.rank == 0
 
     @property
-    def active(self) -> bool:
+    def distributed(self) -> bool:
+        """More than one rank: launched by torchrun with --nproc_per_node > 1."""
         return self.size > 1
 
 
@@ -72,7 +73,7 @@ class RealFake(nn.Module):
 def wrap(g: nn.Module, d: nn.Module, world: World, device: torch.device, sync_batch_norm: bool):
     """(G for the step, RealFake(D) for the D update): DDP-wrapped when there are several ranks."""
     pair = RealFake(d)
-    if not world.active:
+    if not world.distributed:
         return g, pair
     if sync_batch_norm:
         if device.type != "cuda":
@@ -85,7 +86,7 @@ def wrap(g: nn.Module, d: nn.Module, world: World, device: torch.device, sync_ba
 
 def mean(t: torch.Tensor, world: World) -> torch.Tensor:
     """The mean over ranks (every rank gets it), so all ranks take the same decisions from it."""
-    if world.active:
+    if world.distributed:
         t = t.clone()
         dist.all_reduce(t)
         t /= world.size
@@ -102,7 +103,7 @@ def any_signal(signum: signal.Signals | None, world: World, device: torch.device
 
 def gather(obj, world: World) -> list:
     """Every rank's `obj`, in rank order, on every rank."""
-    if not world.active:
+    if not world.distributed:
         return [obj]
     out = [None] * world.size
     dist.all_gather_object(out, obj)
@@ -111,7 +112,7 @@ def gather(obj, world: World) -> list:
 
 def check_in_sync(module: nn.Module, world: World) -> None:
     """DDP keeps the replicas equal; check it cheaply (a checksum per rank) at every checkpoint."""
-    if not world.active:
+    if not world.distributed:
         return
     with torch.no_grad():
         total = sum(p.double().sum() for p in module.parameters()).reshape(1)

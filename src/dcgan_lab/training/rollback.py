@@ -2,7 +2,7 @@
 
 The loop keeps the snapshot of its last checkpoint here (the state at the start until the first
 one). When the divergence guard fires, `restore` either re-raises (rollback off, or
-`train.max_rollbacks` used up) or puts the run back to that snapshot; what the rollbacks
+`train.max_rollbacks` used up) or puts the state back to that snapshot; what the rollbacks
 themselves changed (the learning-rate scale, their count, the training time) carries over.
 """
 
@@ -21,13 +21,13 @@ class Rollback:
     def keep(self, snapshot: dict) -> None:
         self.last_good = snapshot
 
-    def restore(self, exc: Diverged, run: TrainState, prec: Precision, seconds: float) -> None:
+    def restore(self, exc: Diverged, state: TrainState, precision: Precision, seconds: float) -> None:
         """Raise `exc` if no rollback is left; else restore the last good state, lrs halved once more.
         `seconds` is the run's training time so far, kept across the restore."""
-        if not self.enabled or run.rollbacks >= self.max_rollbacks:
+        if not self.enabled or state.rollbacks >= self.max_rollbacks:
             raise exc
-        scale, rollbacks = run.lr_scale / 2, run.rollbacks + 1
-        run.load_state_dict(self.last_good)
-        prec.load_state_dict(self.last_good["precision"])
-        run.set_lr_scale(scale)
-        run.rollbacks, run.seconds = rollbacks, seconds
+        scale, rollbacks = state.lr_scale / 2, state.rollbacks + 1
+        state.load_state_dict(self.last_good)
+        precision.load_state_dict(self.last_good["precision"])
+        state.set_lr_scale(scale)
+        state.rollbacks, state.seconds = rollbacks, seconds

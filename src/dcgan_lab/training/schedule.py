@@ -30,7 +30,7 @@ class Schedule:
 
 
 class Clock:
-    """Training time: per epoch (for images/s) and banked into `run.seconds` at each checkpoint."""
+    """Training time: per epoch (for images/s) and banked into `state.seconds` at each checkpoint."""
 
     def __init__(self) -> None:
         self.restart()
@@ -42,8 +42,8 @@ class Clock:
     def since_mark(self) -> float:
         return time.perf_counter() - self.mark
 
-    def bank(self, run: TrainState) -> None:
-        run.seconds += self.since_mark()
+    def bank(self, state: TrainState) -> None:
+        state.seconds += self.since_mark()
         self.mark = time.perf_counter()
 
     def epoch(self, images_per_step: int) -> dict[str, float]:

@@ -54,19 +54,19 @@ class Precision:
 FP32 = Precision(None, "cpu")
 
 
-def precision(t: TrainConfig, device: torch.device) -> Precision:
+def precision(train: TrainConfig, device: torch.device) -> Precision:
     """bf16 where the device supports it (no scaler needed), else fp16 with GradScalers."""
-    if not _auto(t.amp, device):
+    if not _auto(train.amp, device):
         return Precision(None, device.type)
     if device.type == "cpu" or torch.cuda.is_bf16_supported():
         return Precision(torch.bfloat16, device.type)
     return Precision(torch.float16, device.type, torch.amp.GradScaler("cuda"), torch.amp.GradScaler("cuda"))
 
 
-def channels_last(t: TrainConfig, device: torch.device) -> bool:
-    return _auto(t.channels_last, device)
+def channels_last(train: TrainConfig, device: torch.device) -> bool:
+    return _auto(train.channels_last, device)
 
 
-def maybe_compile(module: torch.nn.Module, t: TrainConfig, device: torch.device) -> torch.nn.Module:
+def maybe_compile(module: torch.nn.Module, train: TrainConfig, device: torch.device) -> torch.nn.Module:
     """torch.compile (inductor) the module the step calls; the uncompiled one is what gets saved."""
-    return torch.compile(module) if _auto(t.compile, device) else module
+    return torch.compile(module) if _auto(train.compile, device) else module

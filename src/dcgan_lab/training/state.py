@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from ..core.errors import CheckpointError
-from ..core.files import atomic_torch_save, atomic_write_text, code_hash
+from ..core.files import atomic_torch_save, atomic_write_text, code_hash, load_torch
 from ..gan.models import Discriminator, Generator
 from .ema import EMA
+from .spec import RunSpec
 
 FORMAT = 1
 
@@ -116,18 +117,50 @@ class TrainState:
         self.lr_scale = scale
 
 
+def new_state(spec: RunSpec, device: torch.device, rank: int = 0) -> TrainState:
+    """Fresh models, optimizers and random streams for one seed. Separate seeded streams (weight init, data
+    order, noise, augmentation), so that changing one variant flag changes none of the others' draws: runs of
+    two variants with the same seed see the same init where shapes match, the same batches and the same noise.
+    Under torchrun every rank shares init and data order; rank r > 0 draws its own noise and augmentation."""
+    train, seed = spec.train, spec.seed
+    base = 1000 * seed
+
+    def stream(k: int) -> int:
+        return base + k if rank == 0 else int(np.random.SeedSequence([seed, k, rank]).generate_state(1)[0])
+
+    # Weight init from streams of its own per network (k = 4, 5 for G; 6, 7 for D): every variant trained
+    # with this seed starts from the same conv weights where shapes match. The global seed covers the
+    # rest (spectral norm's first power-iteration vectors). DDP also broadcasts rank 0's weights.
+    torch.manual_seed(base)
+    g = Generator(spec.g, init_seed=base + 4).to(device)
+    d = Discriminator(spec.d, init_seed=base + 6).to(device)
+    fused = device.type == "cuda" or None  # fused Adam (one kernel for all parameters) on CUDA
+    return TrainState(
+        g=g, d=d,
+        opt_g=torch.optim.Adam(g.parameters(), lr=train.lr_g, betas=train.betas, fused=fused),
+        opt_d=torch.optim.Adam(d.parameters(), lr=train.lr_d, betas=train.betas, fused=fused),
+        ema=EMA(g, train.ema_decay) if train.ema_decay else None,
+        data_gen=torch.Generator().manual_seed(base + 1),
+        noise_gen=torch.Generator(device=device).manual_seed(stream(2)),
+        aug_gen=torch.Generator(device=device).manual_seed(stream(3)),
+        rank=rank,
+    )
+
+
 # --------------------------------------------------------------------------- on disk
 
 
-def run_tag(config: dict, seed: int, data_sha256: str) -> str:
+def resume_tag(config: dict, seed: int, data_sha256: str) -> str:
+    """What must match for a checkpoint to be continued: the run's config, seed, training data, code and format."""
     blob = json.dumps({"config": config, "seed": seed, "data": data_sha256, "code": code_hash(),
                        "format": FORMAT}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def save_checkpoint(path: Path, tag: str, state: dict, meta: dict) -> None:
-    """`state` is a TrainState.state_dict() snapshot; the write is atomic (temp file + rename)."""
-    atomic_torch_save({"format": FORMAT, "tag": tag, "meta": meta, "state": state}, path)
+def save_checkpoint(path: Path, tag: str, state: dict, meta: dict, run: dict | None = None) -> None:
+    """`state` is a TrainState.state_dict() snapshot, `run` the run description (spec.RunSpec.to_dict); the
+    write is atomic (temp file + rename)."""
+    atomic_torch_save({"format": FORMAT, "tag": tag, "meta": meta, "run": run, "state": state}, path)
     # A small readable sidecar, so people (and tests) can see progress without torch.
     atomic_write_text(Path(path).with_suffix(".json"), json.dumps({"step": state["step"], "tag": tag, **meta}) + "\n")
 
@@ -138,13 +171,10 @@ def load_checkpoint(path: Path, tag: str, quiet: bool = False) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        found = blob["tag"]
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable resumable checkpoint ({type(exc).__name__}: {exc}); "
-                              f"delete it to train from scratch") from exc
-    if found != tag:
+    blob = load_torch(path, CheckpointError, "resumable checkpoint", "delete it to train from scratch")
+    if not isinstance(blob, dict) or "tag" not in blob:
+        raise CheckpointError(f"{path}: not a resumable checkpoint (it has no tag); delete it to train from scratch")
+    if blob["tag"] != tag:
         if not quiet:
             print(f"{path} was written by another config, seed, data set or code version: starting fresh",
                   file=sys.stderr)

@@ -35,7 +35,7 @@ def stat_names(loss: str) -> tuple[str, ...]:
     a wgan-gp critic reports its Wasserstein estimate and the gradient penalty instead."""
     if loss == "wgan-gp":
         return ("loss_d", "loss_g", "wasserstein", "gp")
-    return ("loss_d", "loss_g", "d_real", "d_fake", "d_gen")
+    return ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after")
 
 
 def train_step(
@@ -47,14 +47,14 @@ def train_step(
     augment: Augment,
     loss: str = "bce",
     d_pair: RealFake | None = None,  # D on (real, fake) in one call; DDP-wrapped under torchrun
-    prec: Precision = FP32,  # autocast (and fp16 loss scaling), see speed.py
+    precision: Precision = FP32,  # autocast (and fp16 loss scaling), see speed.py
     gp_weight: float = 10.0,  # wgan-gp: the penalty's weight
 ) -> dict[str, torch.Tensor]:
     # Phase 1, D: push D(real) up and D(G(z)) down, once per batch. G's output is detached: no G gradient here.
     d.requires_grad_(True)
     pair = d_pair if d_pair is not None else RealFake(d)
     for batch in batches:
-        with prec.autocast():
+        with precision.autocast():
             fake = g(batch.z, batch.fake_labels)  # (B, C, S, S)
             real_in, fake_in = augment(batch.real), augment(fake.detach())
             real_logits, fake_logits = pair(real_in, fake_in, batch.real_labels, batch.fake_labels)  # (B,), (B,)
@@ -62,16 +62,16 @@ def train_step(
         if loss == "wgan-gp":  # in fp32, outside autocast: the double backward is what reduced precision breaks
             gp = gradient_penalty(d, real_in.float(), fake_in.float(), batch.mix, batch.real_labels)
             loss_d = loss_d + gp_weight * gp
-        prec.step(loss_d, opt_d, prec.scaler_d)  # zero_grad, backward, step
+        precision.step(loss_d, opt_d, precision.scaler_d)  # zero_grad, backward, step
 
     # Phase 2, G: make the just-updated D call the last fakes real. D's weights are not updated here,
     # so their gradients are not computed: backward through D gives G its gradient and skips D's
     # weight gradients (G's gradient is bitwise the same; the saving: benchmarks/RESULTS.md).
     d.requires_grad_(False)
-    with prec.autocast():
+    with precision.autocast():
         gen_logits = d(augment(fake), batch.fake_labels)
         loss_g = g_loss(loss, gen_logits)
-    prec.step(loss_g, opt_g, prec.scaler_g)
+    precision.step(loss_g, opt_g, precision.scaler_g)
 
     # Detached device tensors of the last D update: the caller decides when to pay for a host sync.
     stats = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
@@ -81,5 +81,5 @@ def train_step(
     else:
         stats["d_real"] = torch.sigmoid(real_logits.detach()).mean()  # D(x)
         stats["d_fake"] = torch.sigmoid(fake_logits.detach()).mean()  # D(G(z)) before the D update
-        stats["d_gen"] = torch.sigmoid(gen_logits.detach()).mean()  # D(G(z)) after it
+        stats["d_fake_after"] = torch.sigmoid(gen_logits.detach()).mean()  # D(G(z)) after it, in the G update
     return stats
