@@ -1,11 +1,7 @@
-"""The metric registry: every key the report and `ablation.primary` use, with its label and direction."""
+"""The metric table: every score evaluate writes, with its label, its direction, and what the report and
+`ablation.primary` may do with it."""
 
-from dcgan_lab.core.metrics import METRICS, PRIMARY, label, short
-from dcgan_lab.evaluation.evaluate import SCORES
-
-
-def test_every_registered_metric_is_a_score_evaluate_writes():
-    assert set(METRICS) <= set(SCORES)
+from dcgan_lab.core.metrics import BEST, EMA, METRICS, PRIMARY, REPORTED, label, scored_for, short
 
 
 def test_fid_inf_counterparts_are_registered_fids():
@@ -15,8 +11,27 @@ def test_fid_inf_counterparts_are_registered_fids():
 
 
 def test_the_primary_may_be_any_compared_score_but_not_a_conditional_only_or_descriptive_one():
-    assert "ema_fid" in PRIMARY and "fid" in PRIMARY and "is_mean" in PRIMARY
+    assert PRIMARY == ("fid", "intra_fid_mean", "kid_mean", "is_mean", "precision", "recall", "best_fid", "ema_fid",
+                       "fid_inf", "best_fid_inf", "ema_fid_inf")
     assert not {"conditional_accuracy", "classes_covered", "ema_fid_delta"} & set(PRIMARY)
+
+
+def test_every_possible_primary_is_a_column_of_the_report():
+    assert set(PRIMARY) <= set(REPORTED)
+    assert REPORTED == ("fid", "intra_fid_mean", "kid_mean", "is_mean", "precision", "recall", "classes_covered",
+                        "class_kl_real", "best_fid", "ema_fid", "ema_fid_delta", "fid_inf", "best_fid_inf",
+                        "ema_fid_inf", "conditional_accuracy")
+
+
+def test_the_best_and_ema_generators_are_scored_on_the_headline_metrics_and_ema_fid_delta_is_not_one():
+    headline = ("fid", "fid_inf", "is_mean", "kid_mean", "precision", "recall")  # eval.json's order
+    assert scored_for(BEST) == headline and scored_for(EMA) == headline
+    assert all(f"{prefix}{k}" in METRICS for prefix in (BEST, EMA) for k in headline)
+
+
+def test_spreads_are_logged_beside_their_score_not_as_scores_of_their_own():
+    spreads = {key: m.spread for key, m in METRICS.items() if m.spread}
+    assert spreads == {"kid_mean": "kid_std", "is_mean": "is_std"} and not set(spreads.values()) & set(METRICS)
 
 
 def test_labels_and_short_names_fall_back_to_the_key():

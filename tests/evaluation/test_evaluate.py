@@ -13,7 +13,8 @@ from dcgan_lab.core.errors import EvaluationError
 from dcgan_lab.core.paths import EvalPaths, model_dir
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import (
-    _scores, class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes, write_results,
+    SCORES, _scores, class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes,
+    write_results,
 )
 from dcgan_lab.gan.checkpoint import save_gan, save_generator
 from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
@@ -117,6 +118,9 @@ def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators
     assert r0["best_step"] == 10 and math.isfinite(r0["best_fid"]) and math.isfinite(r0["ema_fid"])
     assert r0["ema_fid_delta"] == pytest.approx(r0["ema_fid"] - r0["fid"])
     assert all(math.isfinite(r0[k]) for k in ("fid_inf", "best_fid_inf", "ema_fid_inf"))
+    assert [k for k in r0 if k.startswith(("best_", "ema_"))] == [  # eval.json's keys, in this order
+        "best_step", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean", "best_precision", "best_recall",
+        "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta"]
     assert {"fid_inf", "best_fid_inf", "ema_fid_inf"} <= _scores(r0).keys()  # what goes to MLflow
     assert not any(k.startswith(("best_", "ema_")) for k in r1)
     out = EvalPaths(tmp_path / "metrics")
@@ -125,6 +129,17 @@ def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators
     header = out.table.read_text().splitlines()[0]
     assert header.startswith("variant,seed,fid,") and "intra_fid_mean" in header.split(",")
     assert json.loads(out.reference.read_text()) == {"fid_half_vs_half": 1.0}
+
+
+def test_mlflow_gets_every_score_of_the_metric_table_and_its_spread():
+    """The MLflow metric names (besides intra_fid_class<k>): core/metrics.py's keys, and is_std and kid_std."""
+    assert sorted(SCORES) == sorted([
+        "fid", "fid_inf", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
+        "class_kl_uniform", "class_kl_real", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean",
+        "best_precision", "best_recall", "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision",
+        "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy"])
+    r = {"fid": 4.0, "is_std": 0.1, "precision": float("nan"), "intra_fid": [1.0, None], "extractor": "x"}
+    assert _scores(r) == {"fid": 4.0, "is_std": 0.1, "intra_fid_class0": 1.0}  # finite numbers only
 
 
 def test_a_real_split_the_data_set_lacks_is_named(tmp_path):

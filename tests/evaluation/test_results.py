@@ -28,10 +28,10 @@ def test_the_seed_column_is_the_training_seed_and_the_sample_seed_keeps_its_own_
 
 
 def test_per_class_scores_are_columns_where_present_and_the_per_class_list_is_left_out():
-    """eval.json from before the per-class FID, or runs of an unconditional G (no conditional accuracy), sit in
-    one table with runs that have them: their cells are empty."""
+    """Runs without an entry others have (an unconditional G has no conditional accuracy) sit in one table with
+    runs that have it: their cells are empty."""
     results = {
-        "radford": {"seed0": {"fid": 8.0}},  # an eval.json written before the per-class FID
+        "radford": {"seed0": {"fid": 8.0}},  # no per-class entries at all
         "uncond": {"seed0": {"fid": 6.0, "intra_fid": [5.0, None], "intra_fid_mean": 5.0, "intra_fid_classes": 1,
                              "intra_fid_grouping": "classifier prediction"}},
         "cond": {"seed0": {"fid": 5.0, "intra_fid": [4.0, 6.0], "intra_fid_mean": 5.0, "intra_fid_classes": 2,

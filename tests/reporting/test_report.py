@@ -10,9 +10,10 @@ import pytest
 from scipy import stats
 
 from dcgan_lab.core.config import AblationConfig
-from dcgan_lab.core.errors import ConfigError
+from dcgan_lab.core.errors import ConfigError, DataError
+from dcgan_lab.core.paths import EvalPaths, ReportPaths
 from dcgan_lab.evaluation.results import results_table
-from dcgan_lab.reporting.report import Study, per_class_section, render_markdown, report_text, summary_json
+from dcgan_lab.reporting.report import Study, per_class_section, render_markdown, report_text, summary_json, write_report
 from helpers import EVAL_RESULTS
 
 RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
@@ -127,8 +128,8 @@ def test_the_report_shows_mean_intra_fid_and_a_per_class_section_saying_how_samp
     assert "intra_fid" in metrics["exploratory"]["final_vs_baseline"]
 
 
-def test_fid_verdicts_are_the_same_with_per_class_scores_and_runs_without_them_have_no_section():
-    plain_md = render_markdown(study(), {}, per_class=per_class_section(RESULTS, VARIANTS))
+def test_fid_verdicts_are_the_same_with_per_class_scores():
+    plain_md = render_markdown(study(), {})
     assert "Per-class FID" not in plain_md and "intra-FID" not in plain_md
     results = with_per_class(RESULTS, {"baseline": "classifier prediction", "final": "classifier prediction"})
     md = render_markdown(study(results), {}, per_class=per_class_section(results, VARIANTS))
@@ -145,3 +146,14 @@ def test_a_variant_without_a_metric_shows_a_dash_not_nan():
                "final": RESULTS["final"]}
     md = render_markdown(study(results), {})
     assert "nan" not in md and "| baseline | 3 | 8.167 ± 0.94 | – |" in md
+
+
+def test_an_eval_json_without_per_class_fids_is_an_older_evaluates_and_nothing_is_written(params, tmp_path):
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    (metrics / "eval.json").write_text(json.dumps(RESULTS))
+    with pytest.raises(DataError, match=r"^.*eval\.json: written by an older evaluate \(baseline seed0 has no "
+                                        r"per-class FID, intra_fid\); rerun `dvc repro evaluate`$"):
+        write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",
+                     ReportPaths(metrics, tmp_path / "plots"), {})
+    assert [p.name for p in metrics.iterdir()] == ["eval.json"] and not (tmp_path / "plots").exists()

@@ -9,8 +9,8 @@ import pytest
 from scipy import stats as st
 
 from dcgan_lab.reporting.stats import (
-    Comparison, compare, exploratory_line, favour, fmt_effect, fmt_interval, fmt_num, fmt_p, noise_floor, p_text,
-    pairs_for, seeds_text, values,
+    Comparison, compare, exploratory_line, favour, fmt_effect, fmt_interval, fmt_num, fmt_p, json_ready, noise_floor,
+    p_text, pairs_for, seeds_text, values,
 )
 
 # No scipy warning may leak out (constant input, precision loss, ...).
@@ -133,3 +133,12 @@ def test_to_dict_is_strict_json():
     c = Comparison("fid", "a", "b", 1, 1, 1, 1.0, 2.0, -1.0, float("nan"), float("nan"), "n/a")
     assert c.to_dict()["ci_low"] is None
     json.dumps(c.to_dict(), allow_nan=False)
+
+
+def test_json_ready_turns_every_nan_and_inf_into_none_at_any_depth_and_rounds_only_when_asked():
+    x = {"a": math.nan, "b": {"c": [math.inf, 1.23456789, -math.inf]}, "n": 3, "ok": True, "s": "x", "none": None}
+    assert json_ready(x) == {"a": None, "b": {"c": [None, 1.23456789, None]}, "n": 3, "ok": True, "s": "x",
+                             "none": None}
+    assert json_ready(x, digits=6)["b"]["c"][1] == 1.234568
+    assert json_ready(np.float64("nan")) is None  # numpy floats are floats
+    json.dumps(json_ready(x), allow_nan=False)

@@ -5,6 +5,7 @@ test states its tolerance. A rate bounded by alpha is checked against alpha + 3 
 rate, so a correct rule fails about once in 700 runs per test, and each seeded generator makes the run repeatable.
 """
 
+import json
 import math
 import re
 
@@ -92,6 +93,9 @@ def test_one_seed_is_na_and_says_why():
     v = one({"a": [5.0], "b": [4.0]})
     assert v.verdict == "n/a" and v.seeds_needed is None
     assert v.sentence == "b vs a: n/a with 1 seed (FID of EMA G 4.00 vs 5.00): a test needs at least 2 seeds per variant"
+    fields = v.to_dict()  # ablation.json's entry: NaN intervals and p-values become null
+    assert fields["ci_low"] is None and fields["p_bonferroni"] is None and fields["diff"] == -1.0
+    json.dumps(fields, allow_nan=False)
 
 
 def test_the_printed_seed_estimate_is_above_the_seeds_run_whenever_inconclusive():

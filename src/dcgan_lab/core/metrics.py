@@ -1,8 +1,11 @@
-"""The scores the report compares: one home for each key's label, which direction is better, its name in
-ablation.json, and which keys may be a study's primary endpoint (`ablation.primary`).
+"""Every score the evaluate stage writes, in one table: its key (in metrics/eval.json, and its MLflow metric name),
+its label, which direction is better, its name in ablation.json, whether it may be a study's primary endpoint
+(`ablation.primary`), and whether the report shows it.
 
-Keys are the evaluate stage's per-run entries (metrics/eval.json). The order here is the order of the
-report's per-variant columns.
+Adding a metric is one line here, once evaluate computes it: evaluate logs it to MLflow, and the report, `compare`
+and `experiments` show it. A key `best_<key>` or `ema_<key>`, with <key> in the table too, is <key> scored on the
+best checkpoint or on the EMA generator: evaluate copies exactly those from their evaluations (`scored_for`).
+The order here is the order of the report's per-variant columns, and of the best_ and ema_ keys in eval.json.
 """
 
 from __future__ import annotations
@@ -12,34 +15,60 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Metric:
-    label: str
+    """One row of the table. primary_eligible: it may be `ablation.primary`, as a score every run of a study has
+    (not conditional_accuracy, which only conditional generators have, nor a descriptive count or difference); the
+    report compares variants on every such score (exploratory unless it is the primary)."""
+
+    label: str  # its name in the report's tables and sentences
     higher_is_better: bool
     short: str  # the name in ablation.json ("is_mean_mean" would read badly in `dvc exp show`)
-    compared: bool = True  # the report compares variants on it (exploratory unless it is the primary)
+    primary_eligible: bool = True
+    in_report: bool = True  # a column of the report's per-variant tables and ablation.json; else eval.json and MLflow
     fid_inf: str | None = None  # an FID's sample-size-free counterpart (Chong & Forsyth 2020), same generator
+    spread: str | None = None  # the key of its standard deviation (over IS splits, KID subsets), logged beside it
+
+
+def unreported(label: str, higher_is_better: bool, short: str) -> Metric:
+    """A score in eval.json and MLflow only: no column of the report, so no study's primary either."""
+    return Metric(label, higher_is_better, short, primary_eligible=False, in_report=False)
 
 
 METRICS: dict[str, Metric] = {
     "fid": Metric("FID", False, "fid", fid_inf="fid_inf"),
     "intra_fid_mean": Metric("mean intra-FID", False, "intra_fid"),
-    "kid_mean": Metric("KID", False, "kid"),
-    "is_mean": Metric("IS", True, "is"),
+    "kid_mean": Metric("KID", False, "kid", spread="kid_std"),
+    "is_mean": Metric("IS", True, "is", spread="is_std"),
     "precision": Metric("precision", True, "precision"),
     "recall": Metric("recall", True, "recall"),
-    "classes_covered": Metric("classes covered", True, "classes_covered", compared=False),
-    "class_kl_real": Metric("KL(classes ‖ real)", False, "class_kl_real", compared=False),
+    "classes_covered": Metric("classes covered", True, "classes_covered", primary_eligible=False),
+    "class_kl_uniform": unreported("KL(classes ‖ uniform)", False, "class_kl_uniform"),
+    "class_kl_real": Metric("KL(classes ‖ real)", False, "class_kl_real", primary_eligible=False),
     "best_fid": Metric("FID of best checkpoint", False, "best_fid", fid_inf="best_fid_inf"),
     "ema_fid": Metric("FID of EMA G", False, "ema_fid", fid_inf="ema_fid_inf"),
-    "ema_fid_delta": Metric("EMA − raw FID", False, "ema_fid_delta", compared=False),
+    "ema_fid_delta": Metric("EMA − raw FID", False, "ema_fid_delta", primary_eligible=False),
     "fid_inf": Metric("FID∞", False, "fid_inf"),
     "best_fid_inf": Metric("FID∞ of best checkpoint", False, "best_fid_inf"),
     "ema_fid_inf": Metric("FID∞ of EMA G", False, "ema_fid_inf"),
-    "conditional_accuracy": Metric("conditional accuracy", True, "conditional_accuracy", compared=False),
+    "best_is_mean": unreported("IS of best checkpoint", True, "best_is_mean"),
+    "best_kid_mean": unreported("KID of best checkpoint", False, "best_kid_mean"),
+    "best_precision": unreported("precision of best checkpoint", True, "best_precision"),
+    "best_recall": unreported("recall of best checkpoint", True, "best_recall"),
+    "ema_is_mean": unreported("IS of EMA G", True, "ema_is_mean"),
+    "ema_kid_mean": unreported("KID of EMA G", False, "ema_kid_mean"),
+    "ema_precision": unreported("precision of EMA G", True, "ema_precision"),
+    "ema_recall": unreported("recall of EMA G", True, "ema_recall"),
+    "conditional_accuracy": Metric("conditional accuracy", True, "conditional_accuracy", primary_eligible=False),
 }
 
-# What `ablation.primary` may name: a score every run of a study has (not conditional_accuracy, which only
-# conditional generators have, nor the descriptive class counts and EMA − raw difference).
-PRIMARY = tuple(key for key, m in METRICS.items() if m.compared)
+PRIMARY = tuple(key for key, m in METRICS.items() if m.primary_eligible)  # what `ablation.primary` may name
+REPORTED = tuple(key for key, m in METRICS.items() if m.in_report)  # the report's columns, in their order
+BEST, EMA = "best_", "ema_"  # key prefixes: the score of the best checkpoint, of the EMA of G's weights
+
+
+def scored_for(prefix: str) -> tuple[str, ...]:
+    """The keys <k> with <prefix><k> in the table (prefix BEST or EMA), in its order: what evaluate takes from the
+    best checkpoint's or the EMA generator's evaluation. ema_fid_delta is none of them: "fid_delta" is no key."""
+    return tuple(k.removeprefix(prefix) for k in METRICS if k.startswith(prefix) and k.removeprefix(prefix) in METRICS)
 
 
 def label(key: str) -> str:

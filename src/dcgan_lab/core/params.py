@@ -17,9 +17,10 @@ from typing import Literal
 
 import yaml
 
-from .config import Params, VariantConfig
+from .config import ClassifierConfig, DataConfig, EvaluateConfig, Params, TrainConfig, VariantConfig
 from .errors import ConfigError
 from .metrics import PRIMARY
+
 
 def _suggest(key: str, allowed: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(key, list(allowed), n=1)
@@ -104,14 +105,32 @@ def _check(ok: bool, key: str, value, allowed: str) -> None:
 
 
 def _validate(p: Params) -> None:
-    d, m, t, c, e = p.data, p.model, p.train, p.classifier, p.evaluate
+    """Every range and cross-key rule of params.yaml, section by section: the first one broken raises."""
+    _validate_data(p.data)
+    for key in ("latent_dim", "g_width", "d_width"):
+        _check(getattr(p.model, key) >= 1, f"model.{key}", getattr(p.model, key), "an integer >= 1")
+    _validate_train(p.train)
+    if not p.variants:
+        raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
+    for name, v in p.variants.items():
+        _validate_variant(p, name, v)
+    _validate_classifier(p.classifier)
+    _validate_evaluate(p.evaluate)
+    _validate_ablation(p)
+    name = p.mlflow.model_name
+    _check(bool(name.strip()) and not set("/:%") & set(name), "mlflow.model_name", name,
+           "a non-empty registered model name without '/', ':' or '%'")
+
+
+def _validate_data(d: DataConfig) -> None:
     size = d.image_size
     _check(size >= 16 and size & (size - 1) == 0, "data.image_size", size, "a power of two >= 16 (16, 32, 64, ...)")
     _check(d.pixel_range in ((-1.0, 1.0), (0.0, 1.0)), "data.pixel_range", list(d.pixel_range), "[-1, 1] or [0, 1]")
     _check(d.train_limit is None or d.train_limit >= 1, "data.train_limit", d.train_limit, "null or an integer >= 1")
     _check(0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "a number between 0 and 1")
-    for key in ("latent_dim", "g_width", "d_width"):
-        _check(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
+
+
+def _validate_train(t: TrainConfig) -> None:
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.max_steps is None or t.max_steps >= 1, "train.max_steps", t.max_steps, "null or an integer >= 1")
@@ -131,42 +150,43 @@ def _validate(p: Params) -> None:
            "null or an integer >= 1")
     _check(t.launcher == "python" or t.launcher.split()[0] == "torchrun", "train.launcher", t.launcher,
            "python, or a torchrun command line such as 'torchrun --standalone --nproc_per_node=2'")
-    if not p.variants:
-        raise ConfigError("variants: at least one variant is required, e.g. baseline, improved, final")
     _check(t.d_steps >= 1, "train.d_steps", t.d_steps, "an integer >= 1")
     _check(t.gp_weight >= 0, "train.gp_weight", t.gp_weight, "a number >= 0")
-    for name, v in p.variants.items():
-        _validate_variant(p, name, v)
+
+
+def _validate_classifier(c: ClassifierConfig) -> None:
     _check(c.width >= 1, "classifier.width", c.width, "an integer >= 1")
     _check(c.epochs >= 1, "classifier.epochs", c.epochs, "an integer >= 1")
     _check(c.max_steps is None or c.max_steps >= 1, "classifier.max_steps", c.max_steps, "null or an integer >= 1")
     _check(c.batch_size >= 1, "classifier.batch_size", c.batch_size, "an integer >= 1")
     _check(c.lr > 0, "classifier.lr", c.lr, "a number > 0")
     _check(0 <= c.min_accuracy <= 1, "classifier.min_accuracy", c.min_accuracy, "a number in [0, 1]")
+
+
+def _validate_evaluate(e: EvaluateConfig) -> None:
     _check(e.n_samples >= 2, "evaluate.n_samples", e.n_samples, "an integer >= 2")
     _check(e.n_real is None or e.n_real >= 2, "evaluate.n_real", e.n_real, "null or an integer >= 2")
     _check(e.batch_size >= 1, "evaluate.batch_size", e.batch_size, "an integer >= 1")
     _check(1 <= e.is_splits <= e.n_samples, "evaluate.is_splits", e.is_splits, "an integer in [1, n_samples]")
-    chosen = p.ablation.variants
-    _check(len(chosen) >= 1 and len(set(chosen)) == len(chosen), "ablation.variants", list(chosen),
+    _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
+
+
+def _validate_ablation(p: Params) -> None:
+    a = p.ablation
+    _check(len(a.variants) >= 1 and len(set(a.variants)) == len(a.variants), "ablation.variants", list(a.variants),
            "a non-empty list of distinct names from `variants:`")
-    for name in chosen:
+    for name in a.variants:
         if name not in p.variants:
             raise ConfigError(f"ablation.variants: {name!r} is not a variant; allowed: {', '.join(p.variants)}"
                               + _suggest(name, p.variants))
-    seeds = p.ablation.seeds
+    seeds = a.seeds
     _check(len(seeds) >= 1 and len(set(seeds)) == len(seeds) and min(seeds) >= 0, "ablation.seeds", list(seeds),
            "a non-empty list of distinct integers >= 0")
-    a = p.ablation
     if a.primary not in PRIMARY:
         raise ConfigError(f"ablation.primary: {a.primary!r} is not a metric the report can decide on; allowed: "
                           f"{', '.join(PRIMARY)}" + _suggest(a.primary, PRIMARY))
     _check(a.margin > 0, "ablation.margin", a.margin, f"a number > 0, in the units of {a.primary}")
     _check(0 < a.alpha < 0.5, "ablation.alpha", a.alpha, "a number in (0, 0.5)")
-    _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
-    name = p.mlflow.model_name
-    _check(bool(name.strip()) and not set("/:%") & set(name), "mlflow.model_name", name,
-           "a non-empty registered model name without '/', ':' or '%'")
 
 
 def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:

@@ -5,6 +5,7 @@ in: each run's generated images and the held-out real split, seen through one fe
 that every result names, plus class coverage from the domain classifier, the per-class scores
 (per_class.py) and FID∞, the FID extrapolated to infinitely many samples (fid_infinity.py), all from the
 features torch-fidelity already extracted. A conditional generator is asked for the real split's class shares.
+Which of these are scores (MLflow metrics, the report's columns), with their labels and directions: core/metrics.py.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..core.config import EvaluateConfig, MlflowConfig, Params
 from ..core.device import resolve_device
 from ..core.errors import EvaluationError
 from ..core.files import atomic_write_text, code_hash, ensure_writable
+from ..core.metrics import BEST, EMA, METRICS, scored_for
 from ..core.progress import Progress
 from ..data.splits import load_split, read_manifest
 from ..gan.checkpoint import has_ema, load_generator, load_meta
@@ -34,11 +36,9 @@ from .fidelity import extractor_kwargs, fidelity_metrics, reference_cache_name, 
 from .per_class import per_class_scores
 from .results import results_table
 
-SCORES = ("fid", "fid_inf", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
-          "class_kl_uniform", "class_kl_real", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean",
-          "best_precision", "best_recall", "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision",
-          "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy")  # and intra_fid_class<k> (_scores)
-HEADLINE = ("fid", "fid_inf", "is_mean", "kid_mean", "precision", "recall")  # also for the best and EMA generators
+# What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
+SCORES = tuple(k for key, m in METRICS.items() for k in (key, m.spread) if k)
+BEST_SCORES, EMA_SCORES = scored_for(BEST), scored_for(EMA)  # taken from the best and the EMA generators' scores
 
 
 @torch.inference_mode()
@@ -168,11 +168,11 @@ def evaluate_runs(
         progress.update(now=f"{name} seed {seed}")
         if run.best.exists():  # the best generator by quick FID during training, same protocol
             best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device)
-            r.update(best_step=load_meta(run.best)["steps"], **{f"best_{k}": best[k] for k in HEADLINE})
+            r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES})
             progress.update(now=f"{name} seed {seed} best")
         if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
             ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device)
-            r.update(**{f"ema_{k}": ema[k] for k in HEADLINE}, ema_fid_delta=ema["fid"] - r["fid"])
+            r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"])
             progress.update(now=f"{name} seed {seed} EMA")
         results.setdefault(name, {})[f"seed{seed}"] = r
     progress.close()

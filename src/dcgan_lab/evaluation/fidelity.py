@@ -102,6 +102,32 @@ def requested_labels(g, n: int, real_labels: torch.Tensor | None) -> torch.Tenso
     return labels_in_proportion(n, torch.bincount(real_labels, minlength=n_classes))
 
 
+def _calculate_metrics_args(fake: torch.Tensor, real: torch.Tensor, kwargs: dict, cfg: EvaluateConfig,
+                            device: torch.device, real_cache_name: str | None, cache_root: Path | None) -> dict:
+    """torch-fidelity's keyword arguments for FID, IS, KID (and precision/recall) of `fake` against `real`, the
+    real side cached under `real_cache_name` (None: not cached); the KID subsets hold at most every image."""
+    rgb = kwargs["feature_extractor"] == INCEPTION
+    return dict(
+        input1=Uint8Images(fake, rgb),
+        input2=Uint8Images(real, rgb),
+        fid=True,
+        isc=True,
+        kid=True,
+        prc=cfg.precision_recall,
+        isc_splits=cfg.is_splits,
+        kid_subset_size=min(cfg.kid_subset_size, len(fake), len(real)),
+        batch_size=cfg.batch_size,
+        rng_seed=cfg.seed,
+        cuda=device.type == "cuda",
+        cache=real_cache_name is not None,
+        cache_root=str(cache_root or paths.fidelity_cache_dir()),
+        input2_cache_name=real_cache_name,
+        save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
+        verbose=False,
+        **kwargs,
+    )
+
+
 def fidelity_metrics(
     fake: torch.Tensor,  # (N, C, S, S) uint8
     real: torch.Tensor,  # (M, C, S, S) uint8
@@ -121,27 +147,7 @@ def fidelity_metrics(
     coverage reads the classifier's logits from them instead of running the classifier again, and the
     per-class FID groups them by class.
     tests/evaluation/test_fidelity.py checks that every number equals calculate_metrics' exactly."""
-    rgb = kwargs["feature_extractor"] == INCEPTION
-    kid_subset = min(cfg.kid_subset_size, len(fake), len(real))
-    tf = dict(
-        input1=Uint8Images(fake, rgb),
-        input2=Uint8Images(real, rgb),
-        fid=True,
-        isc=True,
-        kid=True,
-        prc=cfg.precision_recall,
-        isc_splits=cfg.is_splits,
-        kid_subset_size=kid_subset,
-        batch_size=cfg.batch_size,
-        rng_seed=cfg.seed,
-        cuda=device.type == "cuda",
-        cache=real_cache_name is not None,
-        cache_root=str(cache_root or paths.fidelity_cache_dir()),
-        input2_cache_name=real_cache_name,
-        save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
-        verbose=False,
-        **kwargs,
-    )
+    tf = _calculate_metrics_args(fake, real, kwargs, cfg, device, real_cache_name, cache_root)
     layers = {m: kwargs[f"feature_layer_{m}"] for m in ("isc", "fid", "kid", "prc") if tf[m]}
     extractor = tf_utils.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **tf)
     features = [tf_utils.extract_featuresdict_from_input_id_cached(i, extractor, **tf) for i in (1, 2)]
@@ -163,7 +169,7 @@ def fidelity_metrics(
     if cfg.precision_recall:
         prc = metric_prc.prc_featuresdict_to_metric(*features, layers["prc"], **tf)
         out.update(precision=prc[metric_prc.KEY_METRIC_PRECISION], recall=prc[metric_prc.KEY_METRIC_RECALL])
-    return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": kid_subset}, features[0], features[1]
+    return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": tf["kid_subset_size"]}, features[0], features[1]
 
 
 class QuickFID:

@@ -18,7 +18,7 @@ from ..core import paths
 from ..core.config import AblationConfig, Params
 from ..core.errors import ConfigError, DataError, reason
 from ..core.files import atomic_write_text, ensure_writable
-from ..core.metrics import METRICS, label, short
+from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table
 from . import stats, verdicts
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
@@ -31,7 +31,7 @@ class Study:
     def __init__(self, table: pd.DataFrame, ablation: AblationConfig, variants: list[str]):
         present = [v for v in variants if v in set(table["variant"])]
         if ablation.primary not in table:
-            have = [k for k in METRICS if k in table and METRICS[k].compared]
+            have = [k for k in PRIMARY if k in table]
             raise ConfigError(f"ablation.primary: {ablation.primary!r} is not among the evaluated scores (an EMA "
                               f"generator needs train.ema_decay > 0, a best one train.eval_every > 0); allowed "
                               f"here: {', '.join(have)}")
@@ -40,10 +40,9 @@ class Study:
         design = Design(ablation.primary, metric.label, not metric.higher_is_better, ablation.margin, ablation.alpha)
         self.design, self.verdicts = verdicts.primary_family(table, pairs, design, metric.fid_inf)
         self.control, self.seeds = present[0], sorted(set(table["seed"]))
-        self.summary = stats.noise_floor(table, [m for m in METRICS if m in table])
+        self.summary = stats.noise_floor(table, [m for m in REPORTED if m in table])
         self.exploratory = [stats.compare(table, v, o, m, not METRICS[m].higher_is_better)
-                            for m, info in METRICS.items() if info.compared and m in table and m != design.primary
-                            for v, o in pairs]
+                            for m in PRIMARY if m in table and m != design.primary for v, o in pairs]
 
 
 def _fmt(mean: float, half: float) -> str:
@@ -73,12 +72,8 @@ PER_CLASS_TEXT = (
 
 
 def per_class_section(results: dict, variants: list[str]) -> list[str]:
-    """The "Per-class FID" section: a row per variant, a column per class; none for an eval.json without
-    per-class FIDs (written before them)."""
-    runs = {v: [r for r in results[v].values() if "intra_fid" in r] for v in variants}
-    runs = {v: rs for v, rs in runs.items() if rs}
-    if not runs:
-        return []
+    """The "Per-class FID" section: a row per variant, a column per class."""
+    runs = {v: list(results[v].values()) for v in variants}
     n_classes = max(len(r["intra_fid"]) for rs in runs.values() for r in rs)
 
     def mean(values) -> str:
@@ -184,17 +179,6 @@ def render_markdown(study: Study, protocol: dict, reference: dict | None = None,
     return "\n".join([*lines, "", *per_class]).rstrip("\n") + "\n"
 
 
-def _finite(d: dict) -> dict:
-    """JSON for DVC: no NaN, no inf (None instead), floats rounded to 6 digits."""
-    def clean(x):
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, float):
-            return round(x, 6) if math.isfinite(x) else None
-        return x
-    return clean(d)
-
-
 def summary_json(study: Study) -> dict:
     """metrics/ablation.json: {variant: {n_seeds, <metric>_mean, _ci95, _sd}}; "design"; "verdicts":
     {"<a>_vs_<b>": every field of the primary verdict, its sentence included}; "exploratory":
@@ -209,13 +193,13 @@ def summary_json(study: Study) -> dict:
     out["design"] = dict(primary=d.primary, margin=d.margin, alpha=d.alpha, comparisons=d.m,
                          level=round(d.level, 6), correction="Bonferroni", control=study.control,
                          seeds=list(map(int, study.seeds)))
-    out["verdicts"] = {f"{v.variant}_vs_{v.other}": _finite({**v.to_dict(), "outcome": verdicts.outcome(v, d)})
-                       for v in study.verdicts}
+    out["verdicts"] = {f"{v.variant}_vs_{v.other}": {**stats.json_ready(v.to_dict(), digits=6),
+                                                     "outcome": verdicts.outcome(v, d)} for v in study.verdicts}
     exploratory: dict[str, dict] = {}
     for c in study.exploratory:
         entry = {k: x for k, x in c.to_dict().items() if k in ("diff", "ci_low", "ci_high", "test", "favour")}
         entry["sentence"] = stats.exploratory_line(c, label(c.metric))
-        exploratory.setdefault(f"{c.variant}_vs_{c.other}", {})[short(c.metric)] = _finite(entry)
+        exploratory.setdefault(f"{c.variant}_vs_{c.other}", {})[short(c.metric)] = stats.json_ready(entry, digits=6)
     out["exploratory"] = exploratory
     return out
 
@@ -277,11 +261,21 @@ def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def _read_results(path: Path) -> dict:
+    """eval.json, every run of it with its per-class FIDs: an older evaluate's, without them, is refused."""
+    results = _read(path, _read_json, "evaluate")
+    old = [f"{v} {s}" for v, by_seed in results.items() for s, r in by_seed.items() if "intra_fid" not in r]
+    if old:
+        raise DataError(f"{path}: written by an older evaluate ({old[0]} has no per-class FID, intra_fid); "
+                        f"rerun `dvc repro evaluate`")
+    return results
+
+
 def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Path, models: Path,
                  out: paths.ReportPaths, tags: dict[str, str]) -> str:
     """The report stage: ablation.{csv,json,md}, the figures, and an MLflow run named "ablation".
     Every input is read before the first output is written. Returns the markdown report."""
-    results = _read(results_dir.results, _read_json, "evaluate")
+    results = _read_results(results_dir.results)
     variants = [v for v in params.ablation.variants if v in results]
     runs = [(v, s) for v in variants for s in params.ablation.seeds]
     losses = {f"{v}-seed{s}": _read(paths.losses_file(train_metrics, v, s), pd.read_csv, f"train@{v}-{s}")

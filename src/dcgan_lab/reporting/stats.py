@@ -54,9 +54,22 @@ class Comparison:
     reason: str = ""  # why the interval is n/a
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: NaN and inf become None, so json.dumps(allow_nan=False) works."""
-        return {k: None if isinstance(v, float) and not math.isfinite(v) else v
-                for k, v in asdict(self).items()}
+        """Every field, JSON-ready (json_ready)."""
+        return json_ready(asdict(self))
+
+
+def json_ready(x: Any, digits: int | None = None) -> Any:
+    """`x` for json.dumps(allow_nan=False), e.g. ablation.json for DVC: every float that is NaN or inf becomes
+    None, in dicts and lists at any depth; with `digits`, the other floats are rounded to that many decimals."""
+    if isinstance(x, dict):
+        return {k: json_ready(v, digits) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_ready(v, digits) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, float) and digits is not None:
+        return round(x, digits)
+    return x
 
 
 def values(table: pd.DataFrame, variant: str, metric: str) -> pd.Series:

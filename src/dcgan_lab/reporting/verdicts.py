@@ -99,8 +99,8 @@ class Verdict:
     sentence: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: NaN and inf become None."""
-        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(self).items()}
+        """Every field, JSON-ready (stats.json_ready)."""
+        return stats.json_ready(asdict(self))
 
 
 @dataclass(frozen=True)
