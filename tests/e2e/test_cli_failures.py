@@ -443,7 +443,7 @@ RUNTIME_CASES = [
     case("prepared-manifest-corrupt", "train_classifier", r"data/prepared/manifest\.json: unreadable \(\w+",
          breaks=garbage("data/prepared/manifest.json")),
     case("prepared-split-garbage", "train_classifier", r"data/prepared/train\.pt: not a readable prepared split "
-         r"\(\w+\); rerun `dvc repro prepare` or `dvc checkout data/prepared`$",
+         r"\(\w+: .*\); rerun `dvc repro prepare` or `dvc checkout data/prepared`$",
          breaks=garbage("data/prepared/train.pt")),
     case("prepared-split-checksum", "train_classifier", r"data/prepared/train\.pt: checksum mismatch \(manifest "
          r"[0-9a-f]{12}\.\.\., file [0-9a-f]{12}\.\.\.\); rerun `dvc repro prepare` or `dvc checkout data/prepared`$",

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import torch
 
-from .errors import OutputError, UserError
+from .errors import OutputError, UserError, reason
 
 
 # errno values that only a write raises: a full disk, a file-size limit (RLIMIT_FSIZE), a quota, a read-only
@@ -151,6 +151,15 @@ def save_torch(obj, path: Path) -> None:
     its OSError (torch.save given a path reports it as a RuntimeError without the reason)."""
     with open(path, "wb") as f:
         torch.save(obj, f)
+
+
+def load_torch(path: Path, error: type[UserError], what: str, fix: str, mmap: bool = False):
+    """torch.load of tensors and plain containers only (weights_only), onto the CPU. A file torch cannot
+    read (truncated, foreign, garbage) is one `error` line: `<path>: not a readable <what> (<reason>); <fix>`."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise error(f"{path}: not a readable {what} ({reason(exc)}); {fix}") from exc
 
 
 def ensure_writable(*dirs: Path) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 
 from ..core import paths
-from ..core.errors import DataError, DatasetNotFound
+from ..core.errors import DataError, DatasetNotFound, reason
+from ..core.files import load_torch
 
 Split = tuple[torch.Tensor, torch.Tensor]  # images (N, C, H, W) uint8, labels (N,) int64
 
@@ -50,16 +51,15 @@ def load_split(data_dir: Path, split: str, mmap: bool = False) -> Split:
     if not path.exists():
         raise DatasetNotFound(f"{path}: prepared split not found; run `dvc repro prepare` first")
     expected = split_sha256(data_dir, split)
+    fix = f"rerun `dvc repro prepare` or `dvc checkout {data_dir}`"
+    blob = load_torch(path, DataError, "prepared split", fix, mmap=mmap)
     try:
-        blob = torch.load(path, weights_only=True, mmap=mmap)
         images, labels = blob["images"], blob["labels"]
         found = tensor_sha256(images)
-    except Exception as exc:
-        raise DataError(f"{path}: not a readable prepared split ({type(exc).__name__}); "
-                        f"rerun `dvc repro prepare` or `dvc checkout {data_dir}`") from exc
+    except Exception as exc:  # a readable file that is not a split
+        raise DataError(f"{path}: not a prepared split ({reason(exc)}); {fix}") from exc
     if found != expected:
-        raise DataError(f"{path}: checksum mismatch (manifest {expected[:12]}..., file {found[:12]}...); "
-                        f"rerun `dvc repro prepare` or `dvc checkout {data_dir}`")
+        raise DataError(f"{path}: checksum mismatch (manifest {expected[:12]}..., file {found[:12]}...); {fix}")
     return images, labels
 
 

@@ -18,7 +18,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 
 from ..core.config import ClassifierConfig
 from ..core.errors import CheckpointError, UserError, reason
-from ..core.files import atomic_torch_save
+from ..core.files import atomic_torch_save, load_torch
 from ..core.progress import Progress
 
 EXTRACTOR_NAME = "dcgan-lab-classifier"
@@ -140,11 +140,7 @@ def _load(path: Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: classifier checkpoint not found; run `dvc repro train_classifier` first")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"{path}: not a readable dcgan-lab classifier checkpoint ({reason(exc)}); "
-                              "rerun `dvc repro train_classifier`") from exc
+    return load_torch(path, CheckpointError, "dcgan-lab classifier checkpoint", "rerun `dvc repro train_classifier`")
 
 
 def load_classifier(path: Path) -> Classifier:

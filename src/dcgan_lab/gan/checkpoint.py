@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..core.errors import CheckpointError, reason
-from ..core.files import atomic_torch_save
+from ..core.files import atomic_torch_save, load_torch
 from .models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 
 
@@ -35,10 +35,7 @@ def _load(path: Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason(exc)})") from exc
+    blob = load_torch(path, CheckpointError, "checkpoint", "rerun the train stage that wrote it (`dvc repro`)")
     if not isinstance(blob, dict):  # e.g. torch.save of a bare tensor
         raise CheckpointError(f"{path}: not a dcgan-lab GAN checkpoint (it holds a {type(blob).__name__}, "
                               f"not the dict of specs and weights save_gan writes)")
