@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from dcgan_lab.gan.architecture import describe, draw, summaries, write_architecture
+from dcgan_lab.gan.architecture import describe, draw, layer_tables, write_architecture
 from dcgan_lab.gan.models import Discriminator, Generator, specs_from_params
 
 
@@ -21,14 +21,14 @@ def total_params(text: str) -> int:
 def test_summaries_count_every_parameter_and_show_each_layer(params, variant):
     g_spec, d_spec = specs_from_params(params, params.variant(variant), channels=1)
     g, d = Generator(g_spec), Discriminator(d_spec)
-    text = summaries(g, d)
+    text = layer_tables(g, d)
     assert list(text) == ["generator", "discriminator"]
     assert total_params(text["generator"]) == sum(p.numel() for p in g.parameters())
     assert total_params(text["discriminator"]) == sum(p.numel() for p in d.parameters())
     assert text["generator"].startswith(describe(g)) and text["generator"].count("ConvTranspose2d") == 4
     assert "[1, 1, 32, 32]" in text["generator"] and "Total mult-adds: " in text["discriminator"]
     assert ("spectral norm on every conv" in text["discriminator"]) == (variant == "final")
-    assert list(summaries(g, None)) == ["generator"]
+    assert list(layer_tables(g, None)) == ["generator"]
 
 
 def test_figures_are_small_pngs_and_the_networks_are_left_as_they_were(params, tmp_path):

@@ -27,13 +27,13 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from ..core.errors import OutputError
-    from ..gan.architecture import summaries, write_architecture
+    from ..gan.architecture import layer_tables, write_architecture
     from .source import load_discriminator, load_generator, resolve, why_no_discriminator
 
     source = resolve(args.src, args.ema, args.best)
     g, d = load_generator(source), load_discriminator(source)
     names = {"generator": source.generator_name, "discriminator": str(source.discriminator_file)}
-    for name, text in summaries(g, d).items():
+    for name, text in layer_tables(g, d).items():
         print(f"{names[name]}: {name}\n{text}")
     if d is None:
         print(f"{args.src}: {why_no_discriminator(source)}")

@@ -77,7 +77,7 @@ def _size(spec) -> str:
     return f"{spec.channels}x{spec.image_size}x{spec.image_size}"
 
 
-def summarize(model: nn.Module) -> str:
+def layer_table(model: nn.Module) -> str:
     """torchinfo's table for one network, under a line that describes it."""
     import torchinfo
     from torchinfo import Units
@@ -90,9 +90,9 @@ def summarize(model: nn.Module) -> str:
     return f"{describe(model)}\n{stats}\n"
 
 
-def summaries(g: nn.Module, d: nn.Module | None) -> dict[str, str]:
+def layer_tables(g: nn.Module, d: nn.Module | None) -> dict[str, str]:
     """{"generator": text, "discriminator": text} (no discriminator entry when `d` is None)."""
-    return {name: summarize(model) for name, model in zip(NETWORKS, (g, d)) if model is not None}
+    return {name: layer_table(model) for name, model in zip(NETWORKS, (g, d)) if model is not None}
 
 
 def draw(model: nn.Module, path: Path) -> Path:
@@ -134,7 +134,7 @@ def write_architecture(g: nn.Module, d: nn.Module | None, out_dir: Path) -> list
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in summaries(g, d).items():
+    for name, text in layer_tables(g, d).items():
         (out_dir / f"{name}.txt").write_text(text)
         written.append(out_dir / f"{name}.txt")
     for name, model in zip(NETWORKS, (g, d)):

@@ -36,7 +36,7 @@ def labels_in_proportion(n: int, frequencies: torch.Tensor) -> torch.Tensor:
 def sample_grid(g: Generator, z: torch.Tensor) -> torch.Tensor:
     """(3, H, W) uint8 grid of G(z), generated in eval mode (G's mode is restored afterwards). A conditional
     G draws one row per class, with the same noise (the first sqrt(len(z)) vectors of z) in each column."""
-    from torchvision.utils import make_grid  # here: importing torchvision takes 1.5 s, and only grids need it
+    from torchvision.utils import make_grid  # here: importing torchvision adds to every start-up, and only grids need it
 
     was_training = g.training
     g.eval()
