@@ -30,7 +30,7 @@ if __package__ in (None, ""):
 import torch
 from torch.utils.data import Dataset
 
-from benchmarks.common import ROOT, Row, env_flag, report, standalone, summary
+from benchmarks.common import ROOT, Row, report, standalone, summary
 
 
 class TensorImages(Dataset):
@@ -46,8 +46,7 @@ class TensorImages(Dataset):
         return self.images[i]
 
 
-def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path: Path, device: torch.device,
-                   save_cpu_ram: bool) -> dict:
+def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path: Path, device: torch.device) -> dict:
     import torch_fidelity
 
     from dcgan_lab.evaluation import classifier
@@ -56,15 +55,15 @@ def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path:
         input1=TensorImages(fake), input2=TensorImages(real),
         fid=True, isc=True, kid=True, prc=cfg.precision_recall,
         isc_splits=cfg.is_splits, kid_subset_size=min(cfg.kid_subset_size, len(fake), len(real)),
-        batch_size=cfg.batch_size, rng_seed=cfg.seed, cuda=device.type == "cuda", save_cpu_ram=save_cpu_ram,
-        verbose=False,
+        batch_size=cfg.batch_size, rng_seed=cfg.seed, cuda=device.type == "cuda", verbose=False,
+        save_cpu_ram=True,  # as ours: no DataLoader worker processes for in-memory tensors
         feature_extractor=classifier.register(), feature_extractor_weights_path=str(classifier_path),
         feature_layer_fid="features", feature_layer_kid="features", feature_layer_prc="features",
         feature_layer_isc="logits",
     )
 
 
-def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int, tf_defaults: bool,
+def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int,
           verbose: bool = True) -> list[Row]:
     from dcgan_lab.core import paths
     from dcgan_lab.evaluation.evaluate import evaluate_variant, load_real
@@ -95,9 +94,9 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
         generate(g, cfg.n_samples, cfg.seed, cfg.batch_size, device)
         return time.perf_counter() - started
 
-    def direct(save_cpu_ram: bool) -> tuple[float, dict]:
+    def direct() -> tuple[float, dict]:
         started = time.perf_counter()
-        result = direct_metrics(fake, real_images, cfg, classifier_path, device, save_cpu_ram)
+        result = direct_metrics(fake, real_images, cfg, classifier_path, device)
         return time.perf_counter() - started, result
 
     # Warm-up, untimed: the first call of a process pays for lazy imports and one-off kernel set-up,
@@ -105,9 +104,9 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
     small = replace(cfg, n_samples=200, n_real=200, is_splits=min(cfg.is_splits, 200))
     with tempfile.TemporaryDirectory(prefix="bench-fidelity-") as cache:
         evaluate_variant(load_generator(checkpoint), real, sha, small, classifier_path, device, cache_root=Path(cache))
-    direct_metrics(fake[:200], real_images[:200], small, classifier_path, device, save_cpu_ram=True)
+    direct_metrics(fake[:200], real_images[:200], small, classifier_path, device)
 
-    cold, warm, ref, ref_default, gen = [], [], [], [], []
+    cold, warm, ref, gen = [], [], [], []
     fids = {}
     for r in range(repeats):
         with tempfile.TemporaryDirectory(prefix="bench-fidelity-") as cache:
@@ -123,21 +122,15 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
                         print(f"  eval {variant} repeat {r + 1}/{repeats} ours: {seconds:.2f} s cold cache, "
                               f"{seconds_warm:.2f} s warm; generating the samples alone {gen[-1]:.2f} s", flush=True)
                 else:
-                    seconds, result = direct(save_cpu_ram=True)
+                    seconds, result = direct()
                     ref.append(seconds)
                     fids["direct"] = result["frechet_inception_distance"]
                     if verbose:
                         print(f"  eval {variant} repeat {r + 1}/{repeats} direct: {seconds:.2f} s", flush=True)
-        if tf_defaults:
-            seconds, _ = direct(save_cpu_ram=False)
-            ref_default.append(seconds)
-            if verbose:
-                print(f"  eval {variant} repeat {r + 1}/{repeats} direct, torch-fidelity defaults: {seconds:.2f} s",
-                      flush=True)
 
     same = abs(fids["ours"] - fids["direct"]) <= 1e-6 * max(1.0, abs(fids["direct"]))
     sizes = f"{cfg.n_samples} generated vs {len(real_images)} real"
-    rows = [
+    return [
         Row.compare(f"eval {variant} (s)", "s", summary(cold), summary(ref), 1.05, higher_is_better=False,
                     paired=[a / b for a, b in zip(cold, ref)],
                     note=f"{sizes}; ours includes generating the samples and class coverage, the direct call "
@@ -149,19 +142,12 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
                     higher_is_better=False, paired=[a / b for a, b in zip(warm, ref)],
                     note="the real split's features come from torch-fidelity's cache, as for every checkpoint "
                          "after the first in the evaluate stage"),
+        Row.compare(f"eval {variant}, minus generating the samples (s)", "s",
+                    summary([c - g for c, g in zip(cold, gen)]), summary(ref), 1.05, higher_is_better=False,
+                    note=f"ours (cold cache) less the time to generate the samples, timed on its own right after "
+                         f"(median {summary(gen)['median']:.2f} s): what our evaluation adds to the work "
+                         "torch-fidelity does when handed the same ready-made samples"),
     ]
-    rows.append(Row.compare(
-        f"eval {variant}, minus generating the samples (s)", "s", summary([c - g for c, g in zip(cold, gen)]),
-        summary(ref), 1.05, higher_is_better=False,
-        note=f"ours (cold cache) less the time to generate the samples, timed on its own right after "
-             f"(median {summary(gen)['median']:.2f} s): what our evaluation adds to the work torch-fidelity does "
-             "when handed the same ready-made samples"))
-    if ref_default:
-        rows.append(Row.compare(f"eval {variant}, vs torch-fidelity defaults (s)", "s", summary(cold),
-                                summary(ref_default), 1.05, higher_is_better=False,
-                                note="reference with save_cpu_ram=False (torch-fidelity's default: DataLoader "
-                                     "workers, all-pairs precision/recall); ours keeps save_cpu_ram=True"))
-    return rows
 
 
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
@@ -171,14 +157,11 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
                         help="generated and real images (default 5000, quick 1000; 0: params.yaml's "
                              "evaluate.n_samples and n_real, 10000 each, about 3x longer)")
     parser.add_argument("--eval-repeats", type=int, default=int(env("BENCH_EVAL_REPEATS", 1 if quick else 2)))
-    parser.add_argument("--tf-defaults", action="store_true", default=env_flag("BENCH_TF_DEFAULTS"),
-                        help="also time the direct call with torch-fidelity's default save_cpu_ram=False")
 
 
 def main() -> None:
     args, params, device = standalone(__doc__, add_arguments)
-    rows = bench(params, device, args.eval_variant, args.eval_samples or None, args.eval_repeats, args.tf_defaults)
-    report(rows, args, device)
+    report(bench(params, device, args.eval_variant, args.eval_samples or None, args.eval_repeats), args, device)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ one whole epoch and the per-epoch image is counted once per that many steps (the
 pays it less often: this overstates the overhead a little).
 
 Two figures: the wall-clock ratio on/off (noisy on a busy machine), and the time spent inside the hooks
-as a share of the "on" run (measured inside the run, so far less noisy). Creating the run (the first
-connection migrates the sqlite schema) is a one-off per stage, shown apart.
+as a share of the "on" run (measured inside the run, so far less noisy). Creating the run is left out:
+a one-off per stage.
 
     python benchmarks/bench_logging.py [--log-variant baseline] [--log-steps 100] [--log-repeats 3]
 """
@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,84 +33,72 @@ import torch
 from benchmarks.common import ROOT, Row, report, standalone, summary
 
 
-def logging_hooks(logger, params, fixed_z, spent: list[float]):
+def logging_hooks(logger, fixed_z, spent: list[float]):
     """train_variant's MLflow hooks (on_log, on_epoch), timed: the seconds each call takes go to `spent`."""
     from dcgan_lab.gan.sampling import sample_grid
     from dcgan_lab.training.loop import Hooks
 
-    def timed(fn):
-        def wrapper(*args):
+    class Timed(Hooks):
+        def on_log(self, steps, rows):
             started = time.perf_counter()
-            fn(*args)
+            logger.log_metrics(rows, steps)
             spent.append(time.perf_counter() - started)
-        return wrapper
 
-    def on_epoch(epoch, step, g, timing):
-        logger.log_metrics([{**timing, "epoch": epoch}], [step])
-        grid = sample_grid(g, fixed_z)
-        logger.log_image(grid.permute(1, 2, 0).numpy(), "samples", step)
+        def on_epoch(self, epoch, step, g, timing):
+            started = time.perf_counter()
+            logger.log_metrics([{**timing, "epoch": epoch}], [step])
+            logger.log_image(sample_grid(g, fixed_z).permute(1, 2, 0).numpy(), "samples", step)
+            spent.append(time.perf_counter() - started)
 
-    return Hooks(on_log=timed(lambda steps, rows: logger.log_metrics(rows, steps)), on_epoch=timed(on_epoch))
+    return Timed()
 
 
 def bench(params, images: torch.Tensor, device: torch.device, variant_name: str, steps: int, repeats: int,
           verbose: bool = True) -> list[Row]:
-    from dcgan_lab.core.params import flatten, to_dict
-    from dcgan_lab.training.loop import fit
+    from dcgan_lab.training.loop import Hooks, fit
+    from dcgan_lab.training.spec import RunSpec
     from dcgan_lab.tracking.runs import RunLogger
 
     t = params.train
     p = replace(params, train=replace(t, epochs=1, max_steps=None, eval_every=0))
-    variant = p.variant(variant_name)
+    spec = RunSpec.resolve(p, variant_name, 0, images.shape[1])
     images = images[: steps * t.batch_size]  # one epoch = `steps` steps
     fixed_z = torch.randn(t.sample_grid, p.model.latent_dim, generator=torch.Generator().manual_seed(0)).to(device)
-    run_params = flatten({k: v for k, v in to_dict(p).items() if k in ("data", "model", "train")})
-    run_params.update(flatten(to_dict(variant), "variant"))
+    run_params = spec.mlflow_params()
 
-    off, on, shares, starts = [], [], [], []
-    saved_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)  # never log into the user's tracking server
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-mlflow-") as root:
-            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{Path(root) / 'mlflow.db'}"
-            for r in range(repeats):
-                for side in (("off", "on") if r % 2 == 0 else ("on", "off")):
-                    if side == "off":
-                        started = time.perf_counter()
-                        fit(p, variant, images, device, seed=0)
-                        seconds = time.perf_counter() - started
-                        off.append(seconds)
-                    else:
-                        started = time.perf_counter()
-                        logger = RunLogger.start(variant_name, r, run_params, {}, root=Path(root))
-                        starts.append(time.perf_counter() - started)
-                        spent: list[float] = []
-                        started = time.perf_counter()
-                        fit(p, variant, images, device, seed=0, hooks=logging_hooks(logger, p, fixed_z, spent))
-                        seconds = time.perf_counter() - started
-                        logger.finish()
-                        on.append(seconds)
-                        shares.append(sum(spent) / seconds)
-                    if verbose:
-                        print(f"  logging {variant_name} repeat {r + 1}/{repeats} {side:3s}: {seconds:.2f} s "
-                              f"({steps} steps)", flush=True)
-    finally:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-        if saved_uri is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = saved_uri
-    o, f = summary(on), summary(off)
+    def epoch_seconds(hooks: Hooks) -> float:
+        started = time.perf_counter()
+        fit(spec, images, device, hooks=hooks)
+        return time.perf_counter() - started
+
+    off, on, shares = [], [], []
+    with (tempfile.TemporaryDirectory(prefix="bench-mlflow-") as root,  # a temp store, never the user's
+          mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": f"sqlite:///{Path(root) / 'mlflow.db'}"})):
+        for r in range(repeats):
+            for side in (("off", "on") if r % 2 == 0 else ("on", "off")):  # ABBA: drift lands on both
+                if side == "off":
+                    seconds = epoch_seconds(Hooks())
+                    off.append(seconds)
+                else:
+                    logger = RunLogger.start(variant_name, r, run_params, {}, root=Path(root))
+                    spent: list[float] = []
+                    seconds = epoch_seconds(logging_hooks(logger, fixed_z, spent))
+                    logger.finish()
+                    on.append(seconds)
+                    shares.append(sum(spent) / seconds)
+                if verbose:
+                    print(f"  logging {variant_name} repeat {r + 1}/{repeats} {side:3s}: {seconds:.2f} s "
+                          f"({steps} steps)", flush=True)
     overhead = summary([100 * s for s in shares])
     return [
-        Row.compare(f"logging on/off, {steps} steps (s)", "s", o, f, 1.02, higher_is_better=False,
-                    paired=[a / b for a, b in zip(on, off)],
+        Row.compare(f"logging on/off, {steps} steps (s)", "s", summary(on), summary(off), 1.02,
+                    higher_is_better=False, paired=[a / b for a, b in zip(on, off)],
                     note="wall clock of one epoch of `steps` steps with train_variant's MLflow hooks vs none "
                          "(sqlite store in a temp dir)", steps=steps),
         Row("logging: time inside MLflow hooks", "%", overhead["median"], target="<= 2%",
             met=overhead["median"] <= 2.0, note=f"share of the 'on' run spent in on_log/on_epoch, "
             f"{steps // t.log_every} metric batches + 1 image; spread ±{overhead['spread_pct']:.0f}%",
             detail={"ours": overhead}),
-        Row("logging: MLflow run start (one-off)", "s", summary(starts)["median"],
-            note="RunLogger.start on a fresh sqlite store (schema migration on first use) and the params; "
-                 "once per training stage", detail={"ours": summary(starts)}),
     ]
 
 

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 import torch
 
 from benchmarks import reference_dcgan as ref
-from benchmarks.common import ROOT, Row, env_flag, machine_facts, render_table, summary, write_json
+from benchmarks.common import ROOT, Row, report, standalone, summary
 
 # Peak dense throughput (TFLOP/s) of GPUs we may meet, for MFU: fp32 on CUDA cores and TF32 on tensor
 # cores (what cuDNN uses for fp32 convolutions by default). --peak-tflops overrides.
@@ -53,20 +53,22 @@ def setup(params, variant_name: str, device: torch.device):
                                                  torch.Generator(device=device).manual_seed(3))
 
 
-def run_ours(params, variant, images: torch.Tensor, device: torch.device, warm: int, timed: int) -> dict:
+def run_ours(params, variant_name: str, images: torch.Tensor, device: torch.device, warm: int, timed: int) -> dict:
     """fit() for warm + timed steps; timed by the on_log hook, which runs right after fit's host read."""
     from dcgan_lab.training.loop import Hooks, fit
+    from dcgan_lab.training.spec import RunSpec
 
     t = params.train
     p = replace(params, train=replace(t, max_steps=warm + timed, epochs=warm + timed, eval_every=0))
     stamps: list[tuple[int, float]] = []
     losses: list[float] = []
 
-    def on_log(steps, rows):
-        stamps.append((steps[-1], time.perf_counter()))
-        losses.extend(v for row in rows for k, v in row.items() if k.startswith("loss"))
+    class Stamps(Hooks):
+        def on_log(self, steps, rows):
+            stamps.append((steps[-1], time.perf_counter()))
+            losses.extend(v for row in rows for k, v in row.items() if k.startswith("loss"))
 
-    fit(p, variant, images, device, seed=0, hooks=Hooks(on_log=on_log))
+    fit(RunSpec.resolve(p, variant_name, 0, images.shape[1]), images, device, hooks=Stamps())
     (s0, t0), (s1, t1) = next(s for s in stamps if s[0] >= warm), stamps[-1]
     return {"images_per_sec": (s1 - s0) * t.batch_size / (t1 - t0), "steps": s1 - s0,
             "finite": bool(torch.isfinite(torch.tensor(losses)).all())}
@@ -160,7 +162,7 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
             for r in range(repeats):
                 for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
                     if side == "ours":
-                        res = run_ours(params, variant, images, device, warm, timed)
+                        res = run_ours(params, name, images, device, warm, timed)
                         ours.append(res)
                     else:
                         res = run_reference(params, g_spec, d_spec, augment, loader, device, warm, timed)
@@ -293,37 +295,21 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
-    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"), help="auto | cpu | cuda")
-    parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of our step and exit")
-    parser.add_argument("--profile-variant", default="final")
-    parser.add_argument("--profile-steps", type=int, default=10)
-    parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
-    parser.add_argument("--json", default=None, help="also write the rows and machine facts here")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 0)),
-                        help="torch intra-op threads (default: torch's choice)")
-    quick = "--quick" in sys.argv or env_flag("BENCH_QUICK")
-    add_arguments(parser, quick)
-    args = parser.parse_args()
+    def arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
+        add_arguments(parser, quick)
+        parser.add_argument("--profile", action="store_true", help="print torch.profiler's top ops of our step and exit")
+        parser.add_argument("--profile-variant", default="final")
+        parser.add_argument("--profile-steps", type=int, default=10)
+        parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
 
-    from dcgan_lab.core.params import load_params
-    from dcgan_lab.core.device import resolve_device
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    params = load_params(args.params)
-    device = resolve_device(args.device)
+    args, params, device = standalone(__doc__, arguments)
     images, labels, reference_images = load_inputs(params, args.reference_data)
     if args.profile:
         print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
         return
     rows = bench(params, images, labels, device, args.variants.split(","), args.train_steps, args.train_repeats,
                  args.workers, reference_images, args.peak_tflops)
-    print(render_table(rows))
-    if args.json:
-        write_json(Path(args.json), machine_facts(str(device)), rows, vars(args))
+    report(rows, args, device)
 
 
 if __name__ == "__main__":

@@ -139,22 +139,32 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
 
 
-def standalone(doc: str, add_arguments) -> tuple:
-    """The command line a bench_*.py shares when run on its own: --quick, --device, --params, --json and
-    the module's own flags. Returns (args, params, device)."""
+def standalone(doc: str, *add_arguments, json_default: str | None = None) -> tuple:
+    """The command line every benchmark shares (--quick, --device, --threads, --params, --json) plus the
+    flags each `add_arguments(parser, quick)` adds. Sets torch's threads; returns (args, params, device)."""
     import argparse
 
+    env = os.environ.get
+    quick = "--quick" in sys.argv or env_flag("BENCH_QUICK")
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", default=env_flag("BENCH_QUICK"))
-    parser.add_argument("--device", default=os.environ.get("BENCH_DEVICE", "auto"))
+    parser.add_argument("--quick", action="store_true", default=quick, help="small sizes for a smoke run")
+    parser.add_argument("--device", default=env("BENCH_DEVICE", "auto"), help="auto | cpu | cuda")
+    parser.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", 0)),
+                        help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--params", default=str(ROOT / "params.yaml"))
-    parser.add_argument("--json", default=None, help="also write the rows and machine facts here")
-    add_arguments(parser, "--quick" in sys.argv or env_flag("BENCH_QUICK"))
+    parser.add_argument("--json", default=json_default, help="write the rows and machine facts here (default: "
+                        f"{json_default or 'only print the table'})")
+    for add in add_arguments:
+        add(parser, quick)
     args = parser.parse_args()
 
-    from dcgan_lab.core.params import load_params
-    from dcgan_lab.core.device import resolve_device
+    import torch
 
+    from dcgan_lab.core.device import resolve_device
+    from dcgan_lab.core.params import load_params
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return args, load_params(args.params), resolve_device(args.device)
 
 
