@@ -130,28 +130,31 @@ def _validate_data(d: DataConfig) -> None:
     _check(0 < d.test_fraction < 1, "data.test_fraction", d.test_fraction, "a number between 0 and 1")
 
 
-def _validate_train(t: TrainConfig) -> None:
-    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
-    _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
-    _check(t.max_steps is None or t.max_steps >= 1, "train.max_steps", t.max_steps, "null or an integer >= 1")
-    for key in ("lr_g", "lr_d"):
-        _check(getattr(t, key) > 0, f"train.{key}", getattr(t, key), "a number > 0")
-    _check(all(0 <= b < 1 for b in t.betas), "train.betas", list(t.betas), "two numbers in [0, 1)")
-    _check(t.log_every >= 1, "train.log_every", t.log_every, "an integer >= 1")
-    _check(t.sample_grid >= 1, "train.sample_grid", t.sample_grid, "an integer >= 1")
-    _check(t.eval_every >= 0, "train.eval_every", t.eval_every, "0 (off) or an integer >= 1")
-    _check(t.eval_samples >= 2, "train.eval_samples", t.eval_samples, "an integer >= 2")
-    _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (end only) or an integer >= 1")
-    _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or a number in (0, 1)")
-    _check(t.collapse_patience >= 0, "train.collapse_patience", t.collapse_patience, "0 (off) or an integer >= 1")
-    _check(0 < t.saturation < 0.5, "train.saturation", t.saturation, "a number in (0, 0.5)")
-    _check(t.max_rollbacks >= 0, "train.max_rollbacks", t.max_rollbacks, "an integer >= 0")
-    _check(t.inject_nan_at is None or t.inject_nan_at >= 1, "train.inject_nan_at", t.inject_nan_at,
+def _validate_train(train: TrainConfig) -> None:
+    _check(train.batch_size >= 1, "train.batch_size", train.batch_size, "an integer >= 1")
+    _check(train.epochs >= 1, "train.epochs", train.epochs, "an integer >= 1")
+    _check(train.max_steps is None or train.max_steps >= 1, "train.max_steps", train.max_steps,
            "null or an integer >= 1")
-    _check(t.launcher == "python" or t.launcher.split()[0] == "torchrun", "train.launcher", t.launcher,
+    for key in ("lr_g", "lr_d"):
+        _check(getattr(train, key) > 0, f"train.{key}", getattr(train, key), "a number > 0")
+    _check(all(0 <= b < 1 for b in train.betas), "train.betas", list(train.betas), "two numbers in [0, 1)")
+    _check(train.log_every >= 1, "train.log_every", train.log_every, "an integer >= 1")
+    _check(train.sample_grid >= 1, "train.sample_grid", train.sample_grid, "an integer >= 1")
+    _check(train.eval_every >= 0, "train.eval_every", train.eval_every, "0 (off) or an integer >= 1")
+    _check(train.eval_samples >= 2, "train.eval_samples", train.eval_samples, "an integer >= 2")
+    _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every,
+           "0 (end only) or an integer >= 1")
+    _check(0 <= train.ema_decay < 1, "train.ema_decay", train.ema_decay, "0 (off) or a number in (0, 1)")
+    _check(train.collapse_patience >= 0, "train.collapse_patience", train.collapse_patience,
+           "0 (off) or an integer >= 1")
+    _check(0 < train.saturation < 0.5, "train.saturation", train.saturation, "a number in (0, 0.5)")
+    _check(train.max_rollbacks >= 0, "train.max_rollbacks", train.max_rollbacks, "an integer >= 0")
+    _check(train.inject_nan_at is None or train.inject_nan_at >= 1, "train.inject_nan_at", train.inject_nan_at,
+           "null or an integer >= 1")
+    _check(train.launcher == "python" or train.launcher.split()[0] == "torchrun", "train.launcher", train.launcher,
            "python, or a torchrun command line such as 'torchrun --standalone --nproc_per_node=2'")
-    _check(t.d_steps >= 1, "train.d_steps", t.d_steps, "an integer >= 1")
-    _check(t.gp_weight >= 0, "train.gp_weight", t.gp_weight, "a number >= 0")
+    _check(train.d_steps >= 1, "train.d_steps", train.d_steps, "an integer >= 1")
+    _check(train.gp_weight >= 0, "train.gp_weight", train.gp_weight, "a number >= 0")
 
 
 def _validate_classifier(c: ClassifierConfig) -> None:

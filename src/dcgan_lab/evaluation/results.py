@@ -2,7 +2,8 @@
 
 `metrics/eval.json` holds {variant: {"seed<k>": {metric: value, ...}}}; the table form has one row
 per (variant, seed) with the scalar entries as columns. An entry only some runs have (conditional_accuracy:
-conditional generators only) is an empty cell in the others' rows; lists (the class histogram, the FID of each class) stay in eval.json.
+conditional generators only) is an empty cell in the others' rows; lists (the class histogram, the FID of
+each class) stay in eval.json.
 """
 
 from __future__ import annotations
