@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +13,7 @@ import torch
 
 from dcgan_lab.core.config import Params
 from dcgan_lab.core.params import parse_params
-from helpers import free_port, random_images, raw_params_file, shrink, trained_model_dir
+from helpers import free_port, random_images, raw_params_file, shrink, start_mlflow_server, trained_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -73,26 +70,9 @@ def classifier_path(mnist, tmp_path_factory) -> Path:
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` (sqlite backend, local artifact store, 127.0.0.1 on a free port) as a subprocess,
     one for the whole session; its URL. Tests that read it back start with helpers.empty_mlflow_server."""
-    store = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
-    log = open(store / "server.log", "w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
-         "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=store, start_new_session=True)  # its own process group
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=2).read() == b"OK":
-                break
-        except OSError:
-            time.sleep(1)
-        assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
-    else:
-        raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")
-    yield url
+    proc = start_mlflow_server(tmp_path_factory.mktemp("mlflow-server"), port)
+    yield f"http://127.0.0.1:{port}"
     os.killpg(proc.pid, signal.SIGTERM)  # the server, its uvicorn workers and job consumers
     try:
         proc.wait(timeout=15)
@@ -103,4 +83,3 @@ def mlflow_server(tmp_path_factory):
     except ProcessLookupError:
         pass
     proc.wait(timeout=15)
-    log.close()

@@ -9,36 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from helpers import free_port, keep_variants, raw_params_file, repo_copy, run, shrink
+from helpers import free_port, keep_variants, raw_params_file, repo_copy, run, shrink, start_mlflow_server
 
 pytestmark = pytest.mark.e2e
 TOTAL = 160  # 1024 images / batch 32 = 32 steps per epoch, 5 epochs
 TRAIN = ["stages/train.py", "--variant", "baseline", "--seed", "0", "--data", "data/prepared", "--classifier",
          "models/classifier", "--models", "models", "--checkpoints", "checkpoints", "--metrics", "metrics/train"]
-
-
-def start_server(store: Path, port: int) -> subprocess.Popen:
-    """`mlflow server` on 127.0.0.1:port with a sqlite store and artifacts in `store`, in its own process group."""
-    store.mkdir(exist_ok=True)
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", str(store / "artifacts"),
-         "--workers", "1"],
-        stdout=open(store / "server.log", "a"), stderr=subprocess.STDOUT, cwd=store, start_new_session=True)
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read() == b"OK":
-                return proc
-        except OSError:
-            time.sleep(0.5)
-        assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
-    raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")
 
 
 def kill_server(proc: subprocess.Popen) -> None:
@@ -60,7 +39,7 @@ def test_training_outlives_its_tracking_server_and_the_sync_brings_every_step_ba
     run(["dvc", "repro", "prepare", "train_classifier"], dst, env)
     store, port = tmp_path / "server", free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(store, port)
+    server = start_mlflow_server(store, port)
     try:
         train = subprocess.Popen([sys.executable, *TRAIN], cwd=dst, env={**env, "MLFLOW_TRACKING_URI": url},
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,7 +71,7 @@ def test_training_outlives_its_tracking_server_and_the_sync_brings_every_step_ba
     assert carried.data.params["train.epochs"] == "5"
 
     # The server comes back (same store); the real sync command appends what the server's run lacks.
-    server = start_server(store, port)
+    server = start_mlflow_server(store, port)
     try:
         sync = run([sys.executable, "-m", "dcgan_lab.tracking.offline", "--to", url], dst, env)
         assert sync.stderr.strip().splitlines()[-1] == f"copied 1 run(s) from sqlite:///{dst / 'mlflow-offline.db'} to {url}"

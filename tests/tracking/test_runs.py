@@ -1,5 +1,5 @@
-"""MLflow runs against real sqlite stores and real subprocesses: where the store is, concurrent writers, and
-continuing a run after a resume."""
+"""MLflow runs against real sqlite stores and real subprocesses: concurrent writers, and continuing a run
+after a resume. (Losing the tracking server mid-run: tests/e2e/test_server_lost.py.)"""
 
 from __future__ import annotations
 
@@ -10,19 +10,8 @@ import sys
 import textwrap
 from contextlib import closing
 
-from dcgan_lab.tracking.runs import RunLogger, project_root, tracking_uri
-
-
-def test_project_root_sees_through_dvc_experiment_temp_dirs(tmp_path):
-    assert project_root(tmp_path / ".dvc" / "tmp" / "exps" / "tmpab12cd") == tmp_path.resolve()
-    assert project_root(tmp_path) == tmp_path.resolve()
-
-
-def test_tracking_uri_is_absolute_and_env_wins(tmp_path, monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking_uri(tmp_path / ".dvc/tmp/exps/tmpx") == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/elsewhere.db")
-    assert tracking_uri(tmp_path) == f"sqlite:///{tmp_path}/elsewhere.db"
+from dcgan_lab.tracking.runs import RunLogger
+from dcgan_lab.tracking.store import tracking_uri
 
 
 WRITER = textwrap.dedent("""

@@ -94,9 +94,9 @@ def why_no_discriminator(source: Source) -> str:
 
 
 def mlflow_store() -> str:
-    """MLFLOW_TRACKING_URI, else the project's store (tracking/runs.py). Read as is: a sampler has nothing to
+    """MLFLOW_TRACKING_URI, else the project's store (tracking/store.py). Read as is: a sampler has nothing to
     gain from the pipeline's fallback to an offline store when a server does not answer."""
-    from ..tracking.runs import tracking_uri
+    from ..tracking.store import tracking_uri
 
     return os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri()
 
@@ -104,9 +104,11 @@ def mlflow_store() -> str:
 def _load_mlflow(uri: str):
     import logging
 
+    from ..tracking.store import sqlite_path
+
     store = mlflow_store()
-    db = store.removeprefix("sqlite:///").split("?")[0]
-    if store.startswith("sqlite:///") and not Path(db).is_file():  # MLflow would create an empty store
+    db = sqlite_path(store)
+    if db is not None and not db.is_file():  # MLflow would create an empty store
         raise UserError(f"{uri}: there is no MLflow store at {db}; run from the repository root (./mlflow.db) "
                         f"or set MLFLOW_TRACKING_URI")
     # A failure is one line on stderr: no download progress bars or warnings before it.

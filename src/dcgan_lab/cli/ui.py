@@ -4,7 +4,7 @@ opens it on the study's training runs.
 MLflow 3.17's UI decides per browser whether an experiment is shown as a GenAI app (an overview of traces)
 or as model training (its runs table): the sidebar's "GenAI / Model training" switch, kept in the browser,
 GenAI until changed, or the `workflowType` of the address. The experiment's `mlflow.experimentKind` tag
-(set by tracking/runs.py) said it in earlier 3.x releases; 3.17 reads the address first. So this command
+(set by tracking/store.py) said it in earlier 3.x releases; 3.17 reads the address first. So this command
 prints the experiment's address with `workflowType=machine_learning` and serves the store with `mlflow ui`.
 """
 
@@ -33,12 +33,12 @@ def experiment_link(host: str, port: int, experiment_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    from ..tracking.runs import EXPERIMENT, open_client, tracking_uri
+    from ..tracking.store import EXPERIMENT, open_client, sqlite_path, tracking_uri
 
     uri = tracking_uri()
-    if not uri.startswith("sqlite:///"):
+    db = sqlite_path(uri)
+    if db is None:
         raise UserError(f"ui: serves a local store; MLFLOW_TRACKING_URI is {uri}: open that server's UI instead")
-    db = Path(uri.removeprefix("sqlite:///"))
     if not db.exists():
         raise UserError(f"ui: no MLflow store at {db} yet; `make repro` (or any stage that logs) makes it")
     experiment = open_client(uri).get_experiment_by_name(EXPERIMENT)

@@ -67,7 +67,7 @@ def describe(model: nn.Module) -> str:
                  "spectral norm on every conv" if spec.spectral_norm else "no spectral norm", f"{spec.head} head"]
         flags += [f"projection over {spec.n_classes} classes"] if spec.n_classes else []
         head = f"discriminator: {_size(spec)} -> 1 logit, width {spec.width}"
-    else:  # e.g. a generator graph from MLflow (tracking.registry.GraphGenerator): no flags to show
+    else:  # a module without a spec: no flags to show
         flags = ["its layers are not known (no spec)"]
         head = type(model).__name__ + (f": z ({spec.latent_dim}) -> {_size(spec)}" if spec else "")
     return f"{', '.join([head, *flags])}; {n_params:,} parameters"

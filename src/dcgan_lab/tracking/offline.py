@@ -2,8 +2,8 @@
 
     python -m dcgan_lab.tracking.offline --to http://mlflow.example:5000 [--from sqlite:///mlflow-offline.db]
 
-A stage that cannot reach its server from the start logs into `<repo>/mlflow-offline.db` (runs.tracking_uri).
-A server that goes away mid-run has the run carried on there (`continue_offline`): a run with the same
+A stage that cannot reach its server from the start logs into `<repo>/mlflow-offline.db` (store.tracking_uri).
+A server that goes away mid-run has the run carried on there (runs.RunLogger._fail_over): a run with the same
 tags and params, everything logged so far replayed into it, tagged `continues_run` with the server run's
 id. The sync copies each offline run to the server: a run that continues a server run the server still
 has gets only what that run lacks (metric values by key and step, params, tags, artifacts, status), every
@@ -16,43 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from pathlib import Path
 
-from ..core import paths
-from .runs import EXPERIMENT, _experiment_id, _unreachable, log_step_image, open_client, project_root
-
-
-def offline_uri(root: Path | None = None) -> str:
-    return f"sqlite:///{project_root(root) / paths.OFFLINE_DB}"
-
-
-def continue_offline(logger, exc: Exception) -> tuple[object, str, str]:
-    """The server of `logger` (a RunLogger) went away: a run in the offline store that carries it on, with
-    everything `logger` had logged. Returns (client, run id, uri) for the logger to go on with."""
-    from mlflow.entities import Metric, Param
-
-    server, server_run = logger.uri, logger.run_id
-    uri = offline_uri(logger.root)
-    _unreachable.add(server)  # later runs of this process go offline from the start
-    client = open_client(uri)
-    record = logger.record
-    run = client.create_run(_experiment_id(client, uri, project_root(logger.root)),
-                            tags={**record.tags, "continues_run": f"{server}#{server_run}"})
-    run_id = run.info.run_id
-    params = [Param(k, v) for k, v in record.params.items()]
-    for i in range(0, len(params), 100):
-        client.log_batch(run_id, params=params[i : i + 100])
-    metrics = [Metric(m.key, m.value, m.timestamp, m.step) for m in record.metrics]
-    for i in range(0, len(metrics), 1000):
-        client.log_batch(run_id, metrics=metrics[i : i + 1000])
-    for image, key, step in record.images:
-        log_step_image(client, run_id, image, key, step)
-    for path, artifact_path in record.artifacts:
-        client.log_artifact(run_id, path, artifact_path)
-    print(f"warning: MLflow tracking server {server} went away ({type(exc).__name__}); run {server_run} goes on in "
-          f"{uri} as run {run_id}, with everything logged so far. When the server is back: "
-          f"python -m dcgan_lab.tracking.offline --to {server}", file=sys.stderr)
-    return client, run_id, uri
+from .store import EXPERIMENT, experiment_id, log_batch, offline_uri, open_client
 
 
 def _target(run, dst, target_experiment: str):
@@ -76,7 +41,7 @@ def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
     exp = src.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         return []
-    target_id = _experiment_id(dst, dst_uri, project_root())
+    target_id = experiment_id(dst)
     copied = []
     for run in src.search_runs([exp.experiment_id], max_results=50000):
         if "synced_to" in run.data.tags:
@@ -86,13 +51,10 @@ def sync_runs(src_uri: str, dst_uri: str) -> list[tuple[str, str]]:
         nid = new.info.run_id
         have = {k: {m.step for m in dst.get_metric_history(nid, k)} for k in new.data.metrics} if not created else {}
         params = [Param(k, v) for k, v in run.data.params.items() if k not in new.data.params]
-        for i in range(0, len(params), 100):
-            dst.log_batch(nid, params=params[i : i + 100])
         metrics = [Metric(m.key, m.value, m.timestamp, m.step)
                    for key in run.data.metrics for m in src.get_metric_history(rid, key)
                    if m.step not in have.get(key, ())]
-        for i in range(0, len(metrics), 1000):
-            dst.log_batch(nid, metrics=metrics[i : i + 1000])
+        log_batch(dst, nid, params=params, metrics=metrics)
         tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != "continues_run"}
         for k, v in tags.items():
             if new.data.tags.get(k) != v:

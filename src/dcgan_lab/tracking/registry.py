@@ -14,12 +14,13 @@ weights, so what comes back is the same Generator that `gan.checkpoint.load_gene
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core.errors import CheckpointError
 from ..core.files import sha256_file
 
 MODEL_NAME = "generator"  # the model's name inside its run
@@ -64,7 +65,7 @@ def log_generator(client, run_id: str, checkpoint: Path) -> str:
 def _example_inputs(spec) -> tuple[torch.Tensor, ...]:
     """Two samples' inputs: (z,), or (z, labels) for a conditional G."""
     z = torch.randn(2, spec.latent_dim, generator=torch.Generator().manual_seed(0))
-    return (z, torch.arange(2) % spec.n_classes) if getattr(spec, "n_classes", 0) else (z,)
+    return (z, torch.arange(2) % spec.n_classes) if spec.n_classes else (z,)
 
 
 def _numpy(example: tuple[torch.Tensor, ...]):
@@ -72,42 +73,11 @@ def _numpy(example: tuple[torch.Tensor, ...]):
     return example[0].numpy() if len(example) == 1 else tuple(x.numpy() for x in example)
 
 
-@dataclass(frozen=True)
-class GraphSpec:
-    """What sampling needs to know of a generator graph logged without its whole spec (older runs)."""
-
-    latent_dim: int
-    image_size: int
-    channels: int
-    output: str
-
-    @property
-    def pixel_range(self) -> tuple[float, float]:
-        from ..gan.pixels import pixel_range_for
-
-        return pixel_range_for(self.output)
-
-
-class GraphGenerator(torch.nn.Module):
-    """A generator graph MLflow gave back without its class: G(z), with a GraphSpec. It was exported in eval
-    mode and cannot switch (torch.export graphs refuse train()/eval()), so both leave it as it is."""
-
-    def __init__(self, graph: torch.nn.Module, spec: GraphSpec):
-        super().__init__()
-        self.graph, self.spec = graph, spec
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.graph(z)
-
-    def train(self, mode: bool = True) -> "GraphGenerator":
-        return self
-
-
 def load_generator(uri: str):
     """The generator logged at `uri` (runs:/<run_id>/generator, models:/<name>/<version>) in eval mode on the
-    CPU, from the current MLflow tracking URI: a Generator, rebuilt from the spec logged with it. A model
-    logged with only latent_dim, image_size and output comes back as a GraphGenerator (callable, with a
-    GraphSpec; no layers to show). Raises what MLflow raises for an unknown run, model or file."""
+    CPU, from the current MLflow tracking URI: a Generator, rebuilt from the spec logged with it. Raises what
+    MLflow raises for an unknown run, model or file, and a CheckpointError for a model that this version's
+    Generator cannot rebuild."""
     import mlflow
     import mlflow.pytorch
 
@@ -118,22 +88,22 @@ def load_generator(uri: str):
         return model.eval()
     info = mlflow.models.get_model_info(uri)
     params = mlflow.get_logged_model(info.model_id).params if info.model_id else {}
-    names = [f.name for f in fields(GeneratorSpec) if f.name in params]
-    required = [f.name for f in fields(GeneratorSpec) if f.default is MISSING]  # n_classes came later: 0 if absent
-    if all(name in params for name in required):
-        types = {f.name: f.type for f in fields(GeneratorSpec)}
-        spec = GeneratorSpec(**{k: _parse(params[k], types[k]) for k in names})
-        g = Generator(spec).eval()
-        g.load_state_dict(model.state_dict())
-        example = _example_inputs(spec)
-        with torch.inference_mode():
-            if torch.allclose(g(*example), model(*example), atol=1e-5):
-                return g
-    outputs = info.signature.outputs.to_dict()[0]["tensor-spec"]["shape"]  # (-1, C, S, S)
-    latent_dim = info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"][-1]
-    if "output" not in params:
-        raise ValueError("no 'output' param with the model: not a generator logged by dcgan-lab")
-    return GraphGenerator(model, GraphSpec(int(latent_dim), int(outputs[-1]), int(outputs[1]), params["output"]))
+    missing = [f.name for f in fields(GeneratorSpec) if f.name not in params]
+    if missing:
+        raise _incompatible(uri, f"no {', '.join(missing)} in the params logged with it")
+    spec = GeneratorSpec(**{f.name: _parse(params[f.name], f.type) for f in fields(GeneratorSpec)})
+    g = Generator(spec).eval()
+    g.load_state_dict(model.state_dict())
+    example = _example_inputs(spec)
+    with torch.inference_mode():
+        if not torch.allclose(g(*example), model(*example), atol=1e-5):
+            raise _incompatible(uri, "the Generator rebuilt from its spec does not compute what the logged graph does")
+    return g
+
+
+def _incompatible(uri: str, why: str) -> CheckpointError:
+    return CheckpointError(f"{uri}: not a generator logged by dcgan-lab, or one logged by an incompatible version "
+                           f"({why}); rerun `dvc repro` and load the generator it logs (its run's model.uri tag)")
 
 
 def _parse(text: str, kind: str):
