@@ -200,7 +200,7 @@ def test_the_new_training_keys_are_checked(raw_params, key, value, match):
 
 def test_the_recall_floor_of_the_collapse_alarm_needs_precision_recall(raw_params):
     off = {**raw_params["evaluate"], "precision_recall": False}
-    error({**raw_params, "evaluate": off}, r"^evaluate\.collapse_recall: 0\.1 needs recall, and evaluate\."
-                                           r"precision_recall is false; allowed with precision_recall false: 0 \(off\)$")
+    error({**raw_params, "evaluate": off}, r"^evaluate\.collapse_recall: 0\.1 needs recall, and evaluate\.precision_"
+                                           r"recall is false; allowed with precision_recall false: 0 \(off\)$")
     p = parse_params({**raw_params, "evaluate": {**off, "collapse_recall": 0.0}})  # the diversity check stays on
     assert (p.evaluate.collapse_recall, p.evaluate.collapse_diversity) == (0.0, 0.5)

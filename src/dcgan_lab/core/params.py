@@ -175,8 +175,8 @@ def _validate_evaluate(e: EvaluateConfig) -> None:
     for key in ("collapse_diversity", "collapse_recall"):
         _check(0 <= getattr(e, key) <= 1, f"evaluate.{key}", getattr(e, key), "0 (off) or a number in (0, 1]")
     if e.collapse_recall > 0 and not e.precision_recall:
-        raise ConfigError(f"evaluate.collapse_recall: {e.collapse_recall!r} needs recall, and evaluate.precision_recall "
-                          f"is false; allowed with precision_recall false: 0 (off)")
+        raise ConfigError(f"evaluate.collapse_recall: {e.collapse_recall!r} needs recall, and "
+                          f"evaluate.precision_recall is false; allowed with precision_recall false: 0 (off)")
 
 
 def _validate_ablation(p: Params) -> None:
