@@ -101,6 +101,28 @@ def generator_checkpoint(path: Path, seed: int):
     return g.eval()
 
 
+class ReplayGenerator(torch.nn.Module):
+    """A stand-in generator that hands back given uint8 images (N, C, S, S) as G's pixels in [-1, 1], so a test
+    scores known sample sets through the real evaluation. Unconditional (n_classes 0): the images in order,
+    cycling, the next ones at each call (one image: that image every time). Conditional: images[y] for label y,
+    one fixed image per class whatever the noise."""
+
+    def __init__(self, images: torch.Tensor, n_classes: int = 0):
+        from dcgan_lab.gan.models import GeneratorSpec
+
+        super().__init__()
+        self.register_buffer("images", images)
+        self.spec = GeneratorSpec(latent_dim=4, width=1, image_size=images.shape[-1], channels=images.shape[1],
+                                  activation="relu", batch_norm=False, output="tanh", n_classes=n_classes)
+        self.drawn = 0
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if y is None:
+            y = (self.drawn + torch.arange(len(z), device=z.device)) % len(self.images)
+            self.drawn += len(z)
+        return self.images[y].float() / 127.5 - 1  # gan.pixels.to_uint8 turns it back into the same bytes
+
+
 def run(cmd, cwd, env, check=True, timeout=900):
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:

@@ -60,6 +60,11 @@ def test_wrong_type_and_float_written_as_string(raw_params):
         ("data", "dataset", "mnits", r"data\.dataset: 'mnits' is not allowed; allowed: mnist, .*did you mean 'mnist'"),
         ("evaluate", "feature_extractor", "clip", r"evaluate\.feature_extractor: 'clip' is not allowed"),
         ("train", "loss", "wgan", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge"),
+        ("evaluate", "collapse_diversity", 1.5,
+         r"^evaluate\.collapse_diversity: 1\.5 is out of range; allowed: 0 \(off\) or a number in \(0, 1\]$"),
+        ("evaluate", "collapse_recall", -0.1,
+         r"^evaluate\.collapse_recall: -0\.1 is out of range; allowed: 0 \(off\) or a number in \(0, 1\]$"),
+        ("evaluate", "collapse_recall", "0.1", r"^evaluate\.collapse_recall: expected a number, got '0\.1'"),
     ],
 )
 def test_out_of_range_and_unknown_values(raw_params, section, key, value, match):
@@ -191,3 +196,11 @@ def test_the_new_training_keys_are_checked(raw_params, key, value, match):
         node = node[part]
     node[last] = value
     error(raw, match)
+
+
+def test_the_recall_floor_of_the_collapse_alarm_needs_precision_recall(raw_params):
+    off = {**raw_params["evaluate"], "precision_recall": False}
+    error({**raw_params, "evaluate": off}, r"^evaluate\.collapse_recall: 0\.1 needs recall, and evaluate\.precision_"
+                                           r"recall is false; allowed with precision_recall false: 0 \(off\)$")
+    p = parse_params({**raw_params, "evaluate": {**off, "collapse_recall": 0.0}})  # the diversity check stays on
+    assert (p.evaluate.collapse_recall, p.evaluate.collapse_diversity) == (0.0, 0.5)

@@ -386,8 +386,9 @@ PARAMS_CASES = [
          params={"ablation.variants": []}),
     # the declared design: the report stage is where it is used
     case("ablation.primary-bad-enum", "report", r"ablation\.primary: 'ema_fdi' is not a metric the report can decide "
-         r"on; allowed: fid, intra_fid_mean, kid_mean, is_mean, precision, recall, best_fid, ema_fid, fid_inf, "
-         r"best_fid_inf, ema_fid_inf \(did you mean 'ema_fid'\?\)$", params={"ablation.primary": "ema_fdi"}),
+         r"on; allowed: fid, intra_fid_mean, kid_mean, is_mean, precision, recall, intra_precision_mean, "
+         r"intra_recall_mean, best_fid, ema_fid, fid_inf, best_fid_inf, ema_fid_inf \(did you mean 'ema_fid'\?\)$",
+         params={"ablation.primary": "ema_fdi"}),
     case("ablation.margin-out-of-range", "report", r"ablation\.margin: 0\.0 is out of range; allowed: a number > 0, "
          r"in the units of ema_fid$", params={"ablation.margin": 0.0}),
     case("ablation.alpha-wrong-type", "report", r"ablation\.alpha: expected a number, got '5%' \(write floats ",

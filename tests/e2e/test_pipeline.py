@@ -77,8 +77,12 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     assert "## How it was measured\n\nextractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
     assert f"extractor test accuracy = {accuracy}" in report  # evaluate put it beside every score
     assert "| FID | final | radford |" in report and "a test needs at least 2 seeds" not in report
-    assert report.startswith("# Ablation report\n\n## Design (declared in params.yaml `ablation:` before the runs)\n\n"
-                             "- Primary endpoint: FID of EMA G (`ema_fid`), lower is better.")
+    # The mode-collapse line first (12-step generators may well be flagged), then the design.
+    assert report.startswith("# Ablation report\n\n**Mode collapse")
+    assert report.split("\n\n", 2)[2].startswith("## Design (declared in params.yaml `ablation:` before the runs)\n\n"
+                                                 "- Primary endpoint: FID of EMA G (`ema_fid`), lower is better.")
+    assert all(len(r["intra_diversity"]) == 10 and "collapse" in r for by_seed in results.values()
+               for r in by_seed.values())
     assert "- Seeds: 0, 1 (2 per variant)." in report
     (line,) = [line for line in report.splitlines() if line.startswith("- final vs radford: ")]
     assert "on FID of EMA G" in line and "simultaneous interval" in line and "paired t" in line
@@ -119,6 +123,7 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
         assert r.info.status == "FINISHED"
         assert r.data.params["variant.name"] == r.data.tags["variant"] and r.data.params["train.batch_size"] == "32"
         assert "git_commit" in r.data.tags and r.data.tags["eval.extractor"] == "dcgan-lab-classifier"
+        assert "collapse" in r.data.tags  # the mode-collapse alarm: "none", or each flagged generator and why
         assert r.data.tags["ablation_run_id"] == report_run.info.run_id
         for name in ("loss_d", "loss_g", "d_real", "d_fake"):
             history = client.get_metric_history(r.info.run_id, name)

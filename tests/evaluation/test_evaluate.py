@@ -1,5 +1,6 @@
 """Scoring the runs with the real torch-fidelity on small sample counts, class coverage by the domain
-classifier, and the scores in each run's MLflow record (a real sqlite store)."""
+classifier, the mode-collapse alarm on generators that collapse and on real data, and the scores in each run's
+MLflow record (a real sqlite store)."""
 
 import json
 import math
@@ -20,7 +21,7 @@ from dcgan_lab.gan.checkpoint import save_gan, save_generator
 from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 from dcgan_lab.gan.sampling import generate, labels_in_proportion
 from dcgan_lab.tracking.runs import RunLogger
-from helpers import generator_checkpoint, prepared
+from helpers import ReplayGenerator, generator_checkpoint, prepared
 
 
 def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, classifier_path, tmp_path):
@@ -41,6 +42,9 @@ def test_evaluate_variant_is_finite_repeatable_and_states_its_protocol(mnist, cl
     # An unconditional G: its samples are grouped by the classifier's prediction for the per-class FID.
     assert r1["intra_fid_grouping"] == "classifier prediction" and "conditional_accuracy" not in r1
     assert len(r1["intra_fid"]) == 10 and r1["intra_fid_classes"] == sum(f is not None for f in r1["intra_fid"])
+    for key in ("intra_precision", "intra_recall", "intra_diversity"):  # grouped alike: null where intra_fid is
+        assert len(r1[key]) == 10 and [f is None for f in r1["intra_fid"]] <= [v is None for v in r1[key]], key
+    assert r1["collapse_thresholds"] == {"diversity": 0.5, "recall": 0.1} and "collapse" in r1
     assert {k: r1[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
                                "kid_subset_size")} == {
         "extractor": "dcgan-lab-classifier", "fid_features": "features", "n_samples": 200, "n_real": 300,
@@ -120,7 +124,10 @@ def test_every_run_of_the_models_root_is_scored_with_its_best_and_ema_generators
     assert all(math.isfinite(r0[k]) for k in ("fid_inf", "best_fid_inf", "ema_fid_inf"))
     assert [k for k in r0 if k.startswith(("best_", "ema_"))] == [  # eval.json's keys, in this order
         "best_step", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean", "best_precision", "best_recall",
-        "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall", "ema_fid_delta"]
+        "best_intra_precision_mean", "best_intra_recall_mean", "best_intra_diversity_mean", "best_collapse",
+        "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision", "ema_recall",
+        "ema_intra_precision_mean", "ema_intra_recall_mean", "ema_intra_diversity_mean", "ema_fid_delta",
+        "ema_collapse"]
     assert {"fid_inf", "best_fid_inf", "ema_fid_inf"} <= _scores(r0).keys()  # what goes to MLflow
     assert not any(k.startswith(("best_", "ema_")) for k in r1)
     out = EvalPaths(tmp_path / "metrics")
@@ -137,9 +144,73 @@ def test_mlflow_gets_every_score_of_the_metric_table_and_its_spread():
         "fid", "fid_inf", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "classes_covered",
         "class_kl_uniform", "class_kl_real", "best_fid", "best_fid_inf", "best_is_mean", "best_kid_mean",
         "best_precision", "best_recall", "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision",
-        "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy"])
+        "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy", "intra_precision_mean",
+        "intra_recall_mean", "intra_diversity_mean", "best_intra_precision_mean", "best_intra_recall_mean",
+        "best_intra_diversity_mean", "ema_intra_precision_mean", "ema_intra_recall_mean", "ema_intra_diversity_mean"])
     r = {"fid": 4.0, "is_std": 0.1, "precision": float("nan"), "intra_fid": [1.0, None], "extractor": "x"}
     assert _scores(r) == {"fid": 4.0, "is_std": 0.1, "intra_fid_class0": 1.0}  # finite numbers only
+
+
+REPLAY = EvaluateConfig(n_samples=200, n_real=300, batch_size=100, is_splits=2)  # real: test[:300]
+
+
+def test_a_generator_of_one_fixed_image_per_class_is_flagged_though_its_precision_is_perfect(mnist, classifier_path,
+                                                                                             tmp_path):
+    """What the broken cgan did: every sample of a class is the same (here a real digit of that class)."""
+    _, (test_x, test_y) = mnist
+    per_class = torch.stack([test_x[int((test_y == k).nonzero()[0])] for k in range(10)])
+    r = evaluate_variant(ReplayGenerator(per_class, n_classes=10), (test_x, test_y), "sha-t", REPLAY,
+                         classifier_path, torch.device("cpu"), cache_root=tmp_path)
+    assert r["intra_fid_grouping"] == "requested label" and max(r["intra_diversity"]) < 1e-3
+    assert r["recall"] < 0.1 and r["precision"] > 0.9  # real digits, 10 of them: fidelity without variety
+    assert r["collapse"].startswith("class ")
+    assert " diversity ratio 0 < 0.5 (and 9 more classes); recall " in r["collapse"]
+
+
+def test_a_generator_of_one_image_for_everything_is_flagged(mnist, classifier_path, tmp_path):
+    _, (test_x, test_y) = mnist
+    r = evaluate_variant(ReplayGenerator(test_x[:1]), (test_x, test_y), "sha-t", REPLAY, classifier_path,
+                         torch.device("cpu"), cache_root=tmp_path)
+    (scored,) = [k for k, v in enumerate(r["intra_diversity"]) if v is not None]  # every sample in one class
+    assert r["classes_covered"] == 1 and r["intra_diversity"][scored] < 1e-3
+    assert r["collapse"] == f"class {scored} diversity ratio 0 < 0.5; recall {r['recall']:.3g} < 0.1"
+
+
+def test_the_real_test_split_scored_as_samples_is_not_flagged(mnist, classifier_path, tmp_path):
+    _, (test_x, test_y) = mnist
+    r = evaluate_variant(ReplayGenerator(test_x[300:500]), (test_x, test_y), "sha-t", REPLAY, classifier_path,
+                         torch.device("cpu"), cache_root=tmp_path)  # 200 other test digits against test[:300]
+    assert r["collapse"] is None and r["classes_covered"] == 10
+    assert all(0.75 < v < 1.33 for v in r["intra_diversity"]), r["intra_diversity"]
+    assert r["recall"] > 0.5 and r["intra_recall_mean"] > 0.5, (r["recall"], r["intra_recall"])
+
+
+def test_a_collapsed_run_is_one_warning_per_flagged_generator_and_its_mlflow_tag(mnist, classifier_path, tmp_path,
+                                                                                 monkeypatch, capsys):
+    """A G with every weight zero draws one grey image; so does its EMA. The stage says so on stderr, once for
+    each, naming the run; eval.json and the run's MLflow tag `collapse` carry the same reasons."""
+    _, (test_x, test_y) = mnist
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    g_spec = GeneratorSpec(16, 8, 32, 1, "relu", True, "tanh")
+    flat = [Generator(g_spec) for _ in range(2)]
+    for p in (p for g in flat for p in g.parameters()):
+        torch.nn.init.zeros_(p)
+    models = tmp_path / "models"
+    run = model_dir(models, "cgan", 3)
+    save_gan(run.checkpoint, flat[0], Discriminator(DiscriminatorSpec(8, 32, 1, True, False, "conv")), ema=flat[1])
+    RunLogger.start("cgan", 3, {}, {}).save_run_file(run.mlflow_run)
+    results = evaluate_runs(REPLAY, torch.device("cpu"), ["cgan"], [3], (test_x, test_y), "sha-z", classifier_path,
+                            models)
+    r = results["cgan"]["seed3"]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: mode collapse in cgan seed 3, last generator: {r['collapse']}",
+                        f"warning: mode collapse in cgan seed 3, EMA generator: {r['ema_collapse']}"]
+    assert " diversity ratio 0 < 0.5; recall " in r["collapse"] and "best_collapse" not in r  # no best.pt
+    log_results(results, models, {})
+    tags = RunLogger.resume(run.mlflow_run, "cgan", 3, {}).client.get_run(
+        json.loads(run.mlflow_run.read_text())["run_id"]).data.tags
+    assert tags["collapse"] == f"last: {r['collapse']}; EMA: {r['ema_collapse']}"
+    assert {"intra_precision_mean", "intra_diversity_mean", "ema_intra_diversity_mean"} <= _scores(r).keys()
 
 
 def test_a_real_split_the_data_set_lacks_is_named(tmp_path):
@@ -167,13 +238,15 @@ def test_a_run_is_scored_once_per_protocol_even_if_a_rescore_differs_in_the_last
     per_class = dict(intra_fid=[1.0, None, 2.0], intra_fid_mean=1.5, intra_fid_classes=2,
                      intra_fid_grouping="requested label", conditional_accuracy=0.8)
     log_results(results(4.0, **per_class), models, {})
+    assert "collapse" not in logger.client.get_run(logger.run_id).data.tags  # a result without the alarm: no tag
+    per_class["collapse"] = None
     log_results(results(4.0 + 1e-12, **per_class), models, {})  # a rescore, last bits differ
     history = logger.client.get_metric_history(logger.run_id, "fid")
     assert [(m.step, m.value) for m in history] == [(0, 4.0)]
     logged = logger.client.get_run(logger.run_id).data
     assert {k: v for k, v in logged.metrics.items() if "intra" in k or "conditional" in k} == {
         "intra_fid_mean": 1.5, "intra_fid_class0": 1.0, "intra_fid_class2": 2.0, "conditional_accuracy": 0.8}
-    assert logged.tags["eval.intra_fid_grouping"] == "requested label"
+    assert logged.tags["eval.intra_fid_grouping"] == "requested label" and logged.tags["collapse"] == "none"
     log_results(results(3.5, n_samples=200, intra_fid_mean=None), models, {})  # another protocol: scored again
     assert sorted(m.value for m in logger.client.get_metric_history(logger.run_id, "fid")) == [3.5, 4.0]
     assert logger.client.get_run(logger.run_id).data.tags["eval.n_samples"] == "200"

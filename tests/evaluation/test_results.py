@@ -2,7 +2,7 @@
 
 import copy
 
-from dcgan_lab.evaluation.results import results_table
+from dcgan_lab.evaluation.results import collapse_flags, results_table
 from helpers import EVAL_RESULTS
 
 RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
@@ -44,3 +44,12 @@ def test_per_class_scores_are_columns_where_present_and_the_per_class_list_is_le
     assert table.loc["radford"].drop(["seed", "fid"]).isna().all()
     assert table.loc["uncond", "conditional_accuracy"] != table.loc["uncond", "conditional_accuracy"]  # NaN
     assert list(results_table({"radford": results["radford"]}).columns) == ["variant", "seed", "fid"]
+
+
+def test_each_generators_collapse_flag_is_read_in_order_and_is_a_column_of_the_table():
+    r = {"fid": 5.0, "collapse": None, "best_collapse": "recall 0 < 0.1",
+         "ema_collapse": "class 1 diversity ratio 0 < 0.5", "collapse_thresholds": {"diversity": 0.5, "recall": 0.1}}
+    assert collapse_flags(r) == [("best", "recall 0 < 0.1"), ("EMA", "class 1 diversity ratio 0 < 0.5")]
+    assert collapse_flags({"fid": 5.0}) == []  # an evaluate without the alarm flags nothing
+    table = results_table({"cgan": {"seed0": r}})
+    assert list(table.columns) == ["variant", "seed", "fid", "collapse", "best_collapse", "ema_collapse"]

@@ -45,6 +45,23 @@ def test_the_report_opens_with_the_declared_design_then_one_verdict_per_primary_
     assert "## How it was measured\n\nextractor = x, n_samples = 10." in md
 
 
+def test_the_mode_collapse_line_opens_the_report_before_the_design():
+    line = "**Mode collapse flagged** in 1 of 6 scored generators (alarm: recall below 0.1): final seed 0 last (...)."
+    md = render_markdown(study(), {}, alarm=line)
+    assert md.startswith(f"# Ablation report\n\n{line}\n\n## Design (declared in params.yaml `ablation:` before")
+
+
+def test_the_within_class_means_are_columns_and_precision_recall_ones_exploratory_comparisons():
+    results = {v: {s: {**r, "intra_precision_mean": 0.7, "intra_recall_mean": r["fid"] / 20,
+                       "intra_diversity_mean": 0.9} for s, r in by_seed.items()} for v, by_seed in RESULTS.items()}
+    s = study(results)
+    md = render_markdown(s, {})
+    header = next(line for line in md.splitlines() if line.startswith("| variant | seeds |"))
+    assert header.endswith("| mean intra-precision ↑ | mean intra-recall ↑ | mean diversity ratio ↑ |")
+    compared = {c.metric for c in s.exploratory}
+    assert {"intra_precision_mean", "intra_recall_mean"} <= compared and "intra_diversity_mean" not in compared
+
+
 def test_secondary_metrics_are_exploratory_and_never_worded_better():
     md = render_markdown(study(), {})
     exploratory = md.split("## Exploratory comparisons (no verdicts)")[1].split("## How it was measured")[0]

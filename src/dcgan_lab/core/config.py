@@ -144,6 +144,11 @@ class EvaluateConfig:
     is_splits: int = 10
     kid_subset_size: int = 1000
     precision_recall: bool = True
+    # The mode-collapse alarm (docs/measurement.md): a scored generator is flagged when a class's diversity ratio
+    # (its samples' mean pairwise feature distance over its real images') is below collapse_diversity, or its
+    # recall is below collapse_recall (which needs precision_recall); 0 turns a check off.
+    collapse_diversity: float = 0.5
+    collapse_recall: float = 0.1
 
 
 @dataclass(frozen=True)

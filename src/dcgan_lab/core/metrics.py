@@ -40,6 +40,11 @@ METRICS: dict[str, Metric] = {
     "is_mean": Metric("IS", True, "is", spread="is_std"),
     "precision": Metric("precision", True, "precision"),
     "recall": Metric("recall", True, "recall"),
+    "intra_precision_mean": Metric("mean intra-precision", True, "intra_precision"),
+    "intra_recall_mean": Metric("mean intra-recall", True, "intra_recall"),
+    # 1 is as varied as the data: "higher" holds below 1, where generators are; above 1 (noise) precision falls.
+    # No study decides on it for that reason; the alarm reads each class's ratio, not this mean.
+    "intra_diversity_mean": Metric("mean diversity ratio", True, "intra_diversity", primary_eligible=False),
     "classes_covered": Metric("classes covered", True, "classes_covered", primary_eligible=False),
     "class_kl_uniform": unreported("KL(classes ‖ uniform)", False, "class_kl_uniform"),
     "class_kl_real": Metric("KL(classes ‖ real)", False, "class_kl_real", primary_eligible=False),
@@ -53,10 +58,16 @@ METRICS: dict[str, Metric] = {
     "best_kid_mean": unreported("KID of best checkpoint", False, "best_kid_mean"),
     "best_precision": unreported("precision of best checkpoint", True, "best_precision"),
     "best_recall": unreported("recall of best checkpoint", True, "best_recall"),
+    "best_intra_precision_mean": unreported("mean intra-precision of best checkpoint", True, "best_intra_precision"),
+    "best_intra_recall_mean": unreported("mean intra-recall of best checkpoint", True, "best_intra_recall"),
+    "best_intra_diversity_mean": unreported("mean diversity ratio of best checkpoint", True, "best_intra_diversity"),
     "ema_is_mean": unreported("IS of EMA G", True, "ema_is_mean"),
     "ema_kid_mean": unreported("KID of EMA G", False, "ema_kid_mean"),
     "ema_precision": unreported("precision of EMA G", True, "ema_precision"),
     "ema_recall": unreported("recall of EMA G", True, "ema_recall"),
+    "ema_intra_precision_mean": unreported("mean intra-precision of EMA G", True, "ema_intra_precision"),
+    "ema_intra_recall_mean": unreported("mean intra-recall of EMA G", True, "ema_intra_recall"),
+    "ema_intra_diversity_mean": unreported("mean diversity ratio of EMA G", True, "ema_intra_diversity"),
     "conditional_accuracy": Metric("conditional accuracy", True, "conditional_accuracy", primary_eligible=False),
 }
 

@@ -172,6 +172,11 @@ def _validate_evaluate(e: EvaluateConfig) -> None:
     _check(e.batch_size >= 1, "evaluate.batch_size", e.batch_size, "an integer >= 1")
     _check(1 <= e.is_splits <= e.n_samples, "evaluate.is_splits", e.is_splits, "an integer in [1, n_samples]")
     _check(e.kid_subset_size >= 2, "evaluate.kid_subset_size", e.kid_subset_size, "an integer >= 2")
+    for key in ("collapse_diversity", "collapse_recall"):
+        _check(0 <= getattr(e, key) <= 1, f"evaluate.{key}", getattr(e, key), "0 (off) or a number in (0, 1]")
+    if e.collapse_recall > 0 and not e.precision_recall:
+        raise ConfigError(f"evaluate.collapse_recall: {e.collapse_recall!r} needs recall, and "
+                          f"evaluate.precision_recall is false; allowed with precision_recall false: 0 (off)")
 
 
 def _validate_ablation(p: Params) -> None:

@@ -1,10 +1,12 @@
-"""FID, FID∞, IS, KID, precision/recall, class coverage and per-class FID of every (variant, seed) run.
+"""FID, FID∞, IS, KID, precision/recall, class coverage, per-class scores and the mode-collapse alarm of every
+(variant, seed) run.
 
 torch-fidelity computes every distribution metric (see fidelity.py); this module decides what goes
 in: each run's generated images and the held-out real split, seen through one feature extractor
 that every result names, plus class coverage from the domain classifier, the per-class scores
-(per_class.py) and FID∞, the FID extrapolated to infinitely many samples (fid_infinity.py), all from the
-features torch-fidelity already extracted. A conditional generator is asked for the real split's class shares.
+(per_class.py: FID, precision/recall, diversity) and FID∞, the FID extrapolated to infinitely many samples
+(fid_infinity.py), all from the features torch-fidelity already extracted, and the collapse flag read off them
+(collapse.py). A conditional generator is asked for the real split's class shares.
 Which of these are scores (MLflow metrics, the report's columns), with their labels and directions: core/metrics.py.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,9 +34,10 @@ from ..gan.sampling import generate
 from ..tracking.registry import log_generator, register_best
 from ..tracking.runs import RunLogger
 from . import classifier
+from .collapse import collapse_reason, collapse_tag, collapse_warnings
 from .fid_infinity import fid_infinity
-from .fidelity import extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
-from .per_class import per_class_scores
+from .fidelity import PRC_KWARGS, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
+from .per_class import class_groups, intra_diversity, intra_precision_recall, per_class_scores
 from .results import results_table
 
 # What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
@@ -81,7 +85,8 @@ def evaluate_variant(
 ) -> dict:
     """All metrics of one generator, plus the protocol that produced them. fid_inf is FID∞ (null below
     fid_infinity.MIN_SAMPLES samples), fitted to the FIDs fid_inf_fids of random subsets of fid_inf_counts
-    samples (seeded by evaluate.seed), the last of them every sample: its FID is `fid`."""
+    samples (seeded by evaluate.seed), the last of them every sample: its FID is `fid`. collapse: null, or why
+    the alarm flags this generator (thresholds in collapse_thresholds)."""
     images, labels = real
     if cfg.n_real is not None:
         images, labels = images[: cfg.n_real], labels[: cfg.n_real]
@@ -97,9 +102,13 @@ def evaluate_variant(
     else:
         preds = predict_classes(fake, clf, device)
     result.update(class_coverage(preds, labels, clf.spec.n_classes))
-    layer = kwargs["feature_layer_fid"]  # per-class FID in the overall FID's feature space
-    result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels,
-                                   clf.spec.n_classes))
+    layer, n_classes = kwargs["feature_layer_fid"], clf.spec.n_classes  # per-class FID in the overall FID's space
+    result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels, n_classes))
+    groups, _ = class_groups(preds, requested)  # every per-class score groups the samples as the intra-FID does
+    if cfg.precision_recall:  # in the overall precision/recall's feature space, with its settings
+        prc = kwargs["feature_layer_prc"]
+        result.update(intra_precision_recall(features[prc], groups, real_features[prc], labels, n_classes, PRC_KWARGS))
+    result.update(intra_diversity(features[layer], groups, real_features[layer], labels, n_classes, cfg.seed))
     inf = fid_infinity(features[layer], real_features[layer], cfg.seed)
     result.update(fid_inf=inf.value, fid_inf_counts=list(inf.counts), fid_inf_fids=list(inf.fids))
     result.update(
@@ -109,6 +118,8 @@ def evaluate_variant(
         n_real=len(images),
         real_split=cfg.real_split,
         seed=cfg.seed,
+        collapse=collapse_reason(result, cfg.collapse_diversity, cfg.collapse_recall),
+        collapse_thresholds={"diversity": cfg.collapse_diversity, "recall": cfg.collapse_recall},
     )
     return result
 
@@ -168,14 +179,18 @@ def evaluate_runs(
         progress.update(now=f"{name} seed {seed}")
         if run.best.exists():  # the best generator by quick FID during training, same protocol
             best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device)
-            r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES})
+            r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES},
+                     best_collapse=best["collapse"])
             progress.update(now=f"{name} seed {seed} best")
         if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
             ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device)
-            r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"])
+            r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"],
+                     ema_collapse=ema["collapse"])
             progress.update(now=f"{name} seed {seed} EMA")
         results.setdefault(name, {})[f"seed{seed}"] = r
     progress.close()
+    for line in collapse_warnings(results):  # after the progress bar: a line of their own each
+        print(line, file=sys.stderr)
     return results
 
 
@@ -212,6 +227,8 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
         for key in ("extractor_test_accuracy", "intra_fid_grouping"):  # about the scores, not their protocol
             if key in r:
                 eval_tags[f"eval.{key}"] = r[key]
+        if "collapse" in r:  # the mode-collapse alarm: each flagged generator and why, or "none"
+            eval_tags["collapse"] = collapse_tag(r)
         logger.set_tags(eval_tags)
         model_uri = log_generator(logger.client, logger.run_id, run.checkpoint)
         candidates.append((r["fid"], logger.run_id, model_uri))

@@ -17,6 +17,7 @@ import torch
 import torch_fidelity
 from torch_fidelity import metric_fid, metric_isc, metric_kid, metric_prc
 from torch_fidelity import utils as tf_utils
+from torch_fidelity.defaults import DEFAULTS as TF_DEFAULTS
 from torch.utils.data import Dataset
 
 from ..core import paths
@@ -29,6 +30,11 @@ from . import classifier
 
 INCEPTION = "inception-v3-compat"
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+# How torch-fidelity computes precision/recall here, overall and class by class (per_class.py), so that the two
+# are one computation: k = 3 nearest neighbours and distances in blocks of 10,000 (its defaults, spelled out),
+# blockwise (save_cpu_ram, which also keeps DataLoader worker processes away from the in-memory tensors), quietly.
+PRC_KWARGS = {"prc_neighborhood": TF_DEFAULTS["prc_neighborhood"], "prc_batch_size": TF_DEFAULTS["prc_batch_size"],
+              "save_cpu_ram": True, "verbose": False}
 
 
 class Uint8Images(Dataset):
@@ -122,8 +128,7 @@ def _calculate_metrics_args(fake: torch.Tensor, real: torch.Tensor, kwargs: dict
         cache=real_cache_name is not None,
         cache_root=str(cache_root or paths.fidelity_cache_dir()),
         input2_cache_name=real_cache_name,
-        save_cpu_ram=True,  # no DataLoader worker processes for in-memory tensors
-        verbose=False,
+        **PRC_KWARGS,
         **kwargs,
     )
 

@@ -4,11 +4,19 @@
 per (variant, seed) with the scalar entries as columns. An entry only some runs have (conditional_accuracy:
 conditional generators only) is an empty cell in the others' rows; lists (the class histogram, the FID of
 each class) stay in eval.json.
+
+Each run's mode-collapse flags (collapse.py) sit under `collapse`, `best_collapse` and `ema_collapse`: null, or
+why that generator was flagged.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from ..core.metrics import BEST, EMA
+
+# The generators evaluate scores per run, as the alarm names them, with the prefix of their keys in eval.json.
+GENERATORS = {"last": "", "best": BEST, "EMA": EMA}
 
 
 def results_table(results: dict[str, dict[str, dict]]) -> pd.DataFrame:
@@ -22,3 +30,9 @@ def results_table(results: dict[str, dict[str, dict]]) -> pd.DataFrame:
                        if not isinstance(v, (list, dict))}
             rows.append({"variant": variant, "seed": int(seed_key.removeprefix("seed")), **scalars})
     return pd.DataFrame(rows)
+
+
+def collapse_flags(result: dict) -> list[tuple[str, str]]:
+    """(generator, reason) for each generator of one run that the mode-collapse alarm flagged, in GENERATORS' order."""
+    return [(generator, result[f"{prefix}collapse"]) for generator, prefix in GENERATORS.items()
+            if result.get(f"{prefix}collapse")]

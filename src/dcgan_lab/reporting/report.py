@@ -1,6 +1,6 @@
-"""The ablation report: the declared design, one confirmatory verdict per comparison on its primary endpoint
-(verdicts.py), every other metric as exploratory description (stats.py), then each variant's means, noise and
-per-class FID. Input is the evaluate stage's results, nothing recomputed.
+"""The ablation report: the mode-collapse alarm's line (alarms.py), the declared design, one confirmatory verdict
+per comparison on its primary endpoint (verdicts.py), every other metric as exploratory description (stats.py),
+then each variant's means, noise and per-class FID. Input is the evaluate stage's results, nothing recomputed.
 
 The first variant of `ablation.variants` is the control: every variant is compared with it, and each later
 variant with each earlier one, paired by seed.
@@ -21,6 +21,7 @@ from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table
 from . import stats, verdicts
+from .alarms import collapse_line
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
 
@@ -156,10 +157,13 @@ FID_INF_TEXT = (
     "FID∞ fits FID at several sample counts up to n_samples, linearly in 1/N, and reads it off at 1/N = 0.")
 
 
-def render_markdown(study: Study, protocol: dict, reference: dict | None = None, per_class: list[str] = ()) -> str:
+def render_markdown(study: Study, protocol: dict, reference: dict | None = None, per_class: list[str] = (),
+                    alarm: str | None = None) -> str:
     """A report a person can read on its own: the design, the answer, how it was measured, the numbers behind
-    it. `per_class`: the Per-class FID section (per_class_section), after the per-variant tables."""
-    lines = ["# Ablation report", "", *design_section(study), f"## Verdicts ({study.design.label})", ""]
+    it. `per_class`: the Per-class FID section (per_class_section), after the per-variant tables; `alarm`: the
+    mode-collapse line (alarms.collapse_line), first."""
+    lines = ["# Ablation report", "", *([alarm, ""] if alarm else []), *design_section(study),
+             f"## Verdicts ({study.design.label})", ""]
     lines += [f"- {v.sentence}" for v in study.verdicts] or ["- none: the study has one variant"]
     lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "", EXPLORATORY_TEXT, ""]
     lines += [*exploratory_table(study.exploratory), "", "## How it was measured", "",
@@ -288,7 +292,8 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
     ensure_writable(out.metrics, out.plots)
     reference = _read(results_dir.reference, _read_json, "evaluate") if results_dir.reference.exists() else None
-    markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants))
+    markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants),
+                               collapse_line(results, variants))
     summary_out = summary_json(study)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out.summary, json.dumps(summary_out, indent=2, allow_nan=False) + "\n")

@@ -1,0 +1,41 @@
+"""The report's mode-collapse line, from eval.json's flags as evaluate stored them: none, some, or not checked."""
+
+from dcgan_lab.reporting.alarms import collapse_line
+
+THRESHOLDS = {"diversity": 0.5, "recall": 0.1}
+
+
+def run(collapse=None, best=None, ema=None, **extra) -> dict:
+    """One run's result with the last, best and EMA generators' flags."""
+    return {"fid": 5.0, "collapse": collapse, "best_collapse": best, "ema_collapse": ema,
+            "collapse_thresholds": THRESHOLDS, **extra}
+
+
+def test_no_flag_says_how_many_generators_were_checked_against_which_rule():
+    results = {"radford": {"seed0": run(), "seed1": run()}, "final": {"seed0": run()}}
+    assert collapse_line(results, ["radford", "final"]) == (
+        "**Mode collapse:** none of the 9 scored generators flagged (alarm: a class's diversity ratio below 0.5 or "
+        "recall below 0.1).")
+    only_last = {"radford": {"seed0": {"fid": 5.0, "collapse": None, "collapse_thresholds": THRESHOLDS}}}
+    assert "none of the 1 scored generators" in collapse_line(only_last, ["radford"])  # no best.pt, no EMA
+
+
+def test_each_flagged_generator_is_named_with_its_run_and_reason():
+    results = {"radford": {"seed0": run()},
+               "cgan": {"seed0": run(collapse="recall 0 < 0.1", ema="class 3 diversity ratio 0.02 < 0.5"),
+                        "seed1": run(best="recall 0.05 < 0.1")}}
+    assert collapse_line(results, ["radford", "cgan"]) == (
+        "**Mode collapse flagged** in 3 of 9 scored generators (alarm: a class's diversity ratio below 0.5 or recall "
+        "below 0.1): cgan seed 0 last (recall 0 < 0.1), cgan seed 0 EMA (class 3 diversity ratio 0.02 < 0.5), "
+        "cgan seed 1 best (recall 0.05 < 0.1).")
+    assert collapse_line(results, ["radford"]).startswith("**Mode collapse:** none of the 3")  # only the compared
+
+
+def test_a_check_turned_off_is_left_out_of_the_rule_and_an_older_eval_json_is_not_checked():
+    off = {"radford": {"seed0": {**run(), "collapse_thresholds": {"diversity": 0.5, "recall": 0.0}}}}
+    assert collapse_line(off, ["radford"]).endswith("(alarm: a class's diversity ratio below 0.5).")
+    both_off = {"radford": {"seed0": {**run(), "collapse_thresholds": {"diversity": 0.0, "recall": 0.0}}}}
+    assert collapse_line(both_off, ["radford"]).endswith("(alarm: off).")
+    older = {"radford": {"seed0": {"fid": 5.0}}}
+    assert collapse_line(older, ["radford"]) == ("**Mode collapse:** not checked: this eval.json comes from an "
+                                                 "evaluate without the alarm; rerun `dvc repro evaluate`.")
