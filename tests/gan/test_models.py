@@ -2,7 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec, specs_from_params
+from dcgan_lab.gan.models import (ConditionalBatchNorm2d, Discriminator, DiscriminatorSpec, Generator, GeneratorSpec,
+                                  specs_from_params)
 
 
 def gspec(**kw):
@@ -128,3 +129,22 @@ def test_a_conditional_model_refuses_to_run_without_labels_and_the_unconditional
 def test_same_seed_gives_the_same_conv_weights_to_the_conditional_and_the_plain_discriminator():
     plain, cond = Discriminator(dspec(), init_seed=6), Discriminator(dspec(n_classes=10), init_seed=6)
     assert all(torch.equal(w, cond.state_dict()[k]) for k, w in plain.state_dict().items())
+
+
+def test_conditional_batch_norm_gives_each_class_its_own_gain_and_shift_and_z_its_first_layer_alone():
+    g = Generator(gspec(n_classes=10, conditioning="cbn"), init_seed=4)
+    assert g.embed is None and g.net[0].in_channels == 16  # z alone: the labels go to the batch-norm layers
+    cbn = [m for m in g.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert len(cbn) == 3 and all(m.gain.shape == (10, m.norm.num_features) for m in cbn)
+    assert all(torch.equal(m.shift, torch.zeros_like(m.shift)) for m in cbn)
+    assert 0.9 < float(cbn[0].gain.mean()) < 1.1 and float(cbn[0].gain.std()) > 0  # N(1, 0.02), as batch norm's
+    plain = Generator(gspec(), init_seed=4)  # the same conv weights as the unconditional G with this seed
+    assert all(torch.equal(w, g.state_dict()[k]) for k, w in plain.state_dict().items() if "net.0." in k)
+    g.eval()
+    z = torch.randn(4, 16)
+    a, b = g(z, torch.tensor([0, 0, 0, 0])), g(z, torch.tensor([1, 1, 1, 1]))
+    with torch.no_grad():
+        cbn[0].gain[1] += 0.5  # class 1's gain alone moves class 1's images alone
+    assert torch.equal(g(z, torch.tensor([0, 0, 0, 0])), a) and not torch.equal(g(z, torch.tensor([1, 1, 1, 1])), b)
+    with pytest.raises(ValueError, match="conditioning cbn needs batch norm in G"):
+        Generator(gspec(n_classes=10, conditioning="cbn", batch_norm=False))

@@ -110,6 +110,9 @@ class VariantConfig:
     # G and D take the class label (a label embedding joined to z; a projection discriminator); needs a
     # labelled data set. The number of classes comes from the prepared data.
     conditional: bool = False
+    # How a conditional G takes the label: concat (an embedding joined to z) or cbn (conditional batch norm:
+    # a per-class gain and shift in G's batch-norm layers; needs g_batch_norm). D always uses the projection.
+    g_conditioning: Literal["concat", "cbn"] = "concat"
     # A variant may train with its own loss, critic steps and Adam betas; null: train.loss / d_steps / betas.
     loss: Optional[Literal["bce", "hinge", "wgan-gp"]] = None
     d_steps: Optional[int] = None

@@ -204,6 +204,9 @@ def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:
     _check(v.d_steps is None or v.d_steps >= 1, f"{key}.d_steps", v.d_steps, "null (train.d_steps) or an integer >= 1")
     _check(v.betas is None or all(0 <= b < 1 for b in v.betas), f"{key}.betas", v.betas and list(v.betas),
            "null (train.betas) or two numbers in [0, 1)")
+    if v.conditional and v.g_conditioning == "cbn" and not v.g_batch_norm:
+        raise ConfigError(f"{key}.g_conditioning: cbn (conditional batch norm) needs {key}.g_batch_norm: true; "
+                          "allowed without batch norm in G: concat")
     if p.train_for(v).loss == "wgan-gp" and v.d_batch_norm:
         loss_key = f"{key}.loss" if v.loss else "train.loss"
         raise ConfigError(f"{key}.d_batch_norm: true conflicts with {loss_key}: wgan-gp (the gradient penalty is "

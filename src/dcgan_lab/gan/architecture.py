@@ -60,7 +60,8 @@ def describe(model: nn.Module) -> str:
     spec, n_params = getattr(model, "spec", None), sum(p.numel() for p in model.parameters())
     if isinstance(spec, GeneratorSpec):
         flags = [spec.activation, "batch norm" if spec.batch_norm else "no batch norm", f"{spec.output} output"]
-        flags += [f"conditional on {spec.n_classes} classes (label embedding joined to z)"] if spec.n_classes else []
+        how = "conditional batch norm" if spec.conditioning == "cbn" else "label embedding joined to z"
+        flags += [f"conditional on {spec.n_classes} classes ({how})"] if spec.n_classes else []
         head = f"generator: z ({spec.latent_dim}) -> {_size(spec)}, width {spec.width}"
     elif isinstance(spec, DiscriminatorSpec):
         flags = ["batch norm" if spec.batch_norm else "no batch norm",

@@ -35,6 +35,9 @@ class GeneratorSpec:
     batch_norm: bool
     output: str  # "tanh" for pixels in [-1, 1], "sigmoid" for [0, 1]
     n_classes: int = 0  # > 0: conditional, G(z, y) with labels y in [0, n_classes)
+    # How a conditional G takes its label: "concat", a label embedding joined to z; "cbn", conditional batch
+    # norm, a per-class gain and shift in every batch-norm layer (needs batch_norm).
+    conditioning: str = "concat"
 
     @property
     def pixel_range(self) -> tuple[float, float]:
@@ -68,6 +71,7 @@ def specs_from_params(params: Params, variant: VariantConfig, channels: int,
         batch_norm=variant.g_batch_norm,
         output=output_for(data.pixel_range),
         n_classes=n_classes,
+        conditioning=variant.g_conditioning,
     )
     d = DiscriminatorSpec(
         width=model.d_width,
@@ -97,22 +101,41 @@ def _activation(name: str) -> nn.Module:
     raise ValueError(f"activation must be relu or leaky_relu, got {name!r}")
 
 
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose gain and shift are the label's (de Vries et al. 2017; the generator of Miyato & Koyama's
+    projection-discriminator paper and BigGAN's): normalise without affine, then x * gain[y] + shift[y]."""
+
+    def __init__(self, channels: int, n_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Parameter(torch.ones(n_classes, channels))  # (K, C); init_weights: N(1, 0.02)
+        self.shift = nn.Parameter(torch.zeros(n_classes, channels))  # (K, C); init_weights: 0
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # x: (B, C, H, W), labels: (B,) -> (B, C, H, W)
+        return self.norm(x) * self.gain[labels][:, :, None, None] + self.shift[labels][:, :, None, None]
+
+
 class Generator(nn.Module):
     def __init__(self, spec: GeneratorSpec, init_seed: int | None = None):
         super().__init__()
         self.spec = spec
         n = _n_stages(spec.image_size)
         widths = [spec.width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 32 px: [4w, 2w, w]
-        norm = nn.BatchNorm2d if spec.batch_norm else (lambda c: nn.Identity())
+        cbn = spec.n_classes > 0 and spec.conditioning == "cbn"
+        if cbn and not spec.batch_norm:
+            raise ValueError("conditioning cbn needs batch norm in G")
+        norm = (lambda c: ConditionalBatchNorm2d(c, spec.n_classes)) if cbn else (
+            nn.BatchNorm2d if spec.batch_norm else (lambda c: nn.Identity()))
         # Without batch norm the convs need their bias; with it the bias is redundant.
         bias = not spec.batch_norm
 
-        # Conditioning: a learned embedding of the label, joined to z (the conditional GAN of Mirza & Osindero
-        # 2014, with an embedding in place of their one-hot code). Chosen over conditional batch norm (de Vries
-        # et al. 2017, as in BigGAN) because it works the same with and without batch norm in G, and the
-        # study's baseline G has none. The first layer sees latent_dim + latent_dim channels.
-        self.embed = nn.Embedding(spec.n_classes, spec.latent_dim) if spec.n_classes else None
-        z_channels = spec.latent_dim * (2 if spec.n_classes else 1)
+        # Conditioning "concat": a learned embedding of the label, joined to z (the conditional GAN of Mirza &
+        # Osindero 2014, with an embedding in place of their one-hot code); it works with and without batch norm
+        # in G, and the first layer sees latent_dim + latent_dim channels. "cbn": the labels go to every
+        # batch-norm layer instead (ConditionalBatchNorm2d), and the first layer sees z alone.
+        self.embed = nn.Embedding(spec.n_classes, spec.latent_dim) if spec.n_classes and not cbn else None
+        z_channels = spec.latent_dim * (2 if self.embed is not None else 1)
         layers: list[nn.Module] = [
             # (B, z_channels, 1, 1) -> (B, widths[0], 4, 4)
             nn.ConvTranspose2d(z_channels, widths[0], 4, 1, 0, bias=bias),
@@ -131,9 +154,16 @@ class Generator(nn.Module):
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # z: (B, latent_dim) or (B, latent_dim, 1, 1), labels: (B,) int64 if conditional -> images (B, C, S, S)
         z = z.view(z.shape[0], -1)
+        if self.spec.n_classes:
+            labels = _labels(labels, z.shape[0], self.spec.n_classes)
         if self.embed is not None:
-            z = torch.cat([z, self.embed(_labels(labels, z.shape[0], self.spec.n_classes))], 1)
-        return self.net(z.view(z.shape[0], -1, 1, 1))
+            z = torch.cat([z, self.embed(labels)], 1)
+        x = z.view(z.shape[0], -1, 1, 1)
+        if self.embed is not None or not self.spec.n_classes:
+            return self.net(x)
+        for layer in self.net:  # conditional batch norm: the labels go to its layers
+            x = layer(x, labels) if isinstance(layer, ConditionalBatchNorm2d) else layer(x)
+        return x
 
 
 class Discriminator(nn.Module):
@@ -211,9 +241,12 @@ def init_weights(model: nn.Module, seed: int | None = None) -> None:
             weight.normal_(0.0, 0.02, generator=convs)
             if module.bias is not None:
                 module.bias.zero_()
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.BatchNorm2d) and module.affine:
             module.weight.normal_(1.0, 0.02, generator=norms)
             module.bias.zero_()
+        elif isinstance(module, ConditionalBatchNorm2d):  # each class's gain and shift as batch norm's own
+            module.gain.normal_(1.0, 0.02, generator=norms)
+            module.shift.zero_()
         elif isinstance(module, nn.Embedding):
             weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
             weight.normal_(0.0, 1.0 if isinstance(model, Generator) else 0.02, generator=embeds)
