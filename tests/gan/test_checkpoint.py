@@ -66,3 +66,18 @@ def test_which_networks_a_checkpoint_holds_and_a_file_that_is_no_dict(params, tm
     torch.save(torch.zeros(3), tmp_path / "tensor.pt")
     with pytest.raises(CheckpointError, match=r"tensor\.pt: not a dcgan-lab GAN checkpoint \(it holds a Tensor"):
         load_generator(tmp_path / "tensor.pt")
+
+
+def test_a_conditional_batch_norm_generator_rebuilds_alone_and_an_older_conditional_one_still_loads(params, tmp_path):
+    g_spec, d_spec = specs_from_params(params, params.variant("cgan_cbn"), 1, n_classes=10)
+    g, d = Generator(g_spec, init_seed=4).eval(), Discriminator(d_spec)
+    save_gan(tmp_path / "cbn.pt", g, d)
+    back, labels, z = load_generator(tmp_path / "cbn.pt"), torch.tensor([0, 3, 9]), torch.randn(3, g_spec.latent_dim)
+    assert back.spec.conditioning == "cbn" and torch.equal(back(z, labels), g(z, labels))
+    # A cgan checkpoint written before the conditioning field: its spec lacks the key, and it means concat.
+    old_g = Generator(specs_from_params(params, params.variant("cgan"), 1, n_classes=10)[0]).eval()
+    save_gan(tmp_path / "old.pt", old_g, d)
+    blob = torch.load(tmp_path / "old.pt", weights_only=True)
+    del blob["generator"]["spec"]["conditioning"]
+    torch.save(blob, tmp_path / "old.pt")
+    assert load_generator(tmp_path / "old.pt").spec.conditioning == "concat"

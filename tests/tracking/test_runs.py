@@ -72,6 +72,14 @@ def test_a_resumed_run_logs_only_the_steps_it_does_not_have(tmp_path, monkeypatc
     assert run.data.tags["mlflow.runName"] == "final-seed0" and run.data.params["train.lr_g"] == "0.0002"
 
 
+def test_a_text_lands_among_the_run_artifacts_and_is_kept_for_a_failover(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    logger = RunLogger.start("final", 0, {}, {}, root=tmp_path)
+    logger.log_text('{"seed": 0}\n', "run.json")
+    path = logger.client.download_artifacts(logger.run_id, "run.json", str(tmp_path))
+    assert open(path).read() == '{"seed": 0}\n' and logger.record.texts == [('{"seed": 0}\n', "run.json")]
+
+
 def test_a_run_missing_from_the_store_is_replaced_by_a_new_one_with_a_warning(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     logger = RunLogger.start("final", 1, {}, {}, root=tmp_path)

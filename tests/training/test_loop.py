@@ -3,6 +3,8 @@ that is bitwise equal to an uninterrupted run."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -151,6 +153,7 @@ LABELS = torch.arange(512) % 10  # the conditional variant's classes for the 512
 
 @pytest.mark.parametrize("variant,checkpoint_every,expected", [
     ("cgan", 7, [7, 14, 20]),  # labels: the real ones by the epoch's order, fake ones from the noise stream
+    ("cgan_cbn", 7, [7, 14, 20]),  # the same with conditional batch norm in G
     ("wgan", 2, [2, 4, 6]),  # 5 critic batches a step: 3 steps an epoch, so the checkpoint at 4 is mid-epoch
 ])
 def test_conditional_and_wgan_gp_runs_resume_bitwise(params, images, variant, checkpoint_every, expected):
@@ -159,7 +162,7 @@ def test_conditional_and_wgan_gp_runs_resume_bitwise(params, images, variant, ch
     full = fit(spec(p, variant, seed=3, n_classes=10), images, CPU, hooks=calling(on_checkpoint=snapshots.append),
                labels=LABELS)
     assert [s["step"] for s in snapshots] == expected
-    assert (full.g.spec.n_classes, full.d.spec.n_classes) == ((10, 10) if variant == "cgan" else (0, 0))
+    assert (full.g.spec.n_classes, full.d.spec.n_classes) == ((10, 10) if variant.startswith("cgan") else (0, 0))
     for snapshot in snapshots[:2]:
         resumed = fit(spec(p, variant, seed=3, n_classes=10), images, CPU, resume=snapshot, labels=LABELS)
         assert same_weights(resumed.g.state_dict(), full.g.state_dict())
@@ -168,6 +171,21 @@ def test_conditional_and_wgan_gp_runs_resume_bitwise(params, images, variant, ch
     assert list(history_frame(full).columns) == (
         ["step", "loss_d", "loss_g", "wasserstein", "gp"] if variant == "wgan"
         else ["step", "loss_d", "loss_g", "d_real", "d_fake", "d_fake_after"])
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "cbn"])
+def test_a_trained_conditional_g_varies_with_its_noise_within_a_class(params, images, conditioning):
+    """Issue 22: the same label with two noise vectors gives two different images, whichever way G is conditioned."""
+    cgan = dataclasses.replace(params.variants["cgan"], g_conditioning=conditioning)
+    p = dataclasses.replace(with_train(params, max_steps=16, eval_every=0), variants={**params.variants, "cgan": cgan})
+    g = fit(spec(p, "cgan", seed=0, n_classes=10), images, CPU, labels=LABELS).g.eval()
+    z = torch.randn(2, 8, g.spec.latent_dim, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for label in (0, 7):
+            a, b = (g(z[i], torch.full((8,), label)) for i in range(2))
+            contrast = (a - a.mean((2, 3), keepdim=True)).abs().mean()  # tiny at these widths and steps
+            # The noise moves each image by over a tenth of its own contrast (0 for a G that ignores it).
+            assert (a - b).abs().mean() > 0.1 * contrast, (conditioning, label)
 
 
 def test_the_loop_feeds_real_labels_by_the_data_order_and_fake_labels_from_the_class_shares(params, images,

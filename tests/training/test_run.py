@@ -67,9 +67,9 @@ def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
     for path in (paths.model.samples, paths.model.mlflow_run, paths.losses, paths.train_metrics):
         assert path.is_file(), path
     assert json.loads(paths.model.mlflow_run.read_text())["run_id"] == run.info.run_id
-    # The run description, resolved once: beside the resumable checkpoint, in both checkpoints, in MLflow.
+    # The run description, resolved once: in the model directory, in both checkpoints, in MLflow.
     described_run = described(p, "baseline", data).to_dict()
-    assert json.loads(paths.description.read_text()) == described_run
+    assert json.loads(paths.model.description.read_text()) == described_run
     assert torch.load(paths.state, weights_only=True)["run"] == described_run
     assert load_meta(paths.model.checkpoint)["run"] == described_run
     assert json.loads(Path(store.download_artifacts(run.info.run_id, "run.json", str(tmp_path))).read_text()) == (

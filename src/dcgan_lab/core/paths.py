@@ -73,6 +73,10 @@ class ModelDir:
         return self.path / "mlflow_run.json"
 
     @property
+    def description(self) -> Path:  # the run description (training/spec.py), as the MLflow run's run.json
+        return self.path / "run.json"
+
+    @property
     def architecture(self) -> Path:  # torchinfo summaries and layered figures of G and D
         return self.path / "architecture"
 
@@ -89,7 +93,6 @@ class RunPaths:
     train_metrics: Path  # summary of the training run (DVC metric, in git)
     losses: Path  # per-step table (DVC plot, in git)
     state: Path  # resumable checkpoint (DVC output with persist: true, so a rerun can resume)
-    description: Path  # the run description (training/spec.py) beside it, also the MLflow run's run.json
 
 
 def train_metrics_file(train_metrics: Path, variant: str, seed: int) -> Path:
@@ -106,7 +109,6 @@ def run_paths(variant: str, seed: int, models: Path, checkpoints: Path, train_me
         train_metrics=train_metrics_file(train_metrics, variant, seed),
         losses=losses_file(train_metrics, variant, seed),
         state=Path(checkpoints) / variant / f"seed{seed}" / "state.pt",
-        description=Path(checkpoints) / variant / f"seed{seed}" / "run.json",
     )
 
 

@@ -29,6 +29,7 @@ class Record:
     metrics: list = field(default_factory=list)  # mlflow.entities.Metric
     images: list[tuple[np.ndarray, str, int]] = field(default_factory=list)  # (image, key, step)
     artifacts: list[tuple[str, str | None]] = field(default_factory=list)  # (local path, artifact path)
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (text, artifact file)
 
 
 class RunLogger:
@@ -128,6 +129,8 @@ class RunLogger:
             log_step_image(client, run_id, image, key, step)
         for path, artifact_path in record.artifacts:
             client.log_artifact(run_id, path, artifact_path)
+        for text, artifact_file in record.texts:
+            client.log_text(run_id, text, artifact_file)
         self.client, self.run_id, self.uri = client, run_id, uri
         print(f"warning: MLflow tracking server {server} went away ({type(exc).__name__}); run {server_run} goes on "
               f"in {uri} as run {run_id}, with everything logged so far. When the server is back: "
@@ -162,6 +165,11 @@ class RunLogger:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.record.artifacts.append((str(path), artifact_path))
         self._call_with_failover(lambda client, run_id: client.log_artifact(run_id, str(path), artifact_path))
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """A text file among the run's artifacts, e.g. run.json."""
+        self.record.texts.append((text, artifact_file))
+        self._call_with_failover(lambda client, run_id: client.log_text(run_id, text, artifact_file))
 
     def set_tags(self, tags: dict) -> None:
         tags = {k: str(v) for k, v in tags.items()}

@@ -155,8 +155,7 @@ def _open_run(spec: RunSpec, resume: dict | None, paths: RunPaths, tags: dict[st
     was logging to."""
     if resume is None:
         logger = RunLogger.start(spec.variant, spec.seed, spec.mlflow_params(), tags)
-        atomic_write_text(paths.description, spec.to_json())
-        logger.log_artifact(paths.description)  # run.json at the top of the run's artifacts
+        logger.log_text(spec.to_json(), paths.model.description.name)  # run.json, at the top of its artifacts
         return logger
     print(f"{spec.variant} seed {spec.seed}: resuming from step {resume['state']['step']} ({paths.state})",
           file=sys.stderr)
@@ -201,6 +200,7 @@ def write_outputs(state: TrainState, summary: dict, spec: RunSpec, fixed_z: torc
             save_generator(tmp / paths.model.best.name, best_g, steps=state.best["step"],
                            fid_quick=state.best["score"], **meta)
         save_image(sample_grid(g, fixed_z.cpu()).float() / 255, tmp / paths.model.samples.name)
+        (tmp / paths.model.description.name).write_text(spec.to_json())
         logger.save_run_file(tmp / paths.model.mlflow_run.name)
         drawn = write_architecture(g, state.d.cpu(), tmp / architecture.name)
     logger.log_artifact(paths.model.checkpoint, "checkpoint")
