@@ -12,7 +12,7 @@ from helpers import ROOT, shrink
 
 def test_real_params_file_loads_with_its_variants():
     p = load_params(ROOT / "params.yaml")
-    assert list(p.variants) == ["radford", "baseline", "improved", "final", "cgan", "wgan"]
+    assert list(p.variants) == ["radford", "baseline", "improved", "final", "cgan", "cgan_cbn", "wgan"]
     assert p.train.lr_g == 2.0e-4 and p.train.betas == (0.5, 0.999)
     radford = p.variants["radford"]  # the textbook control: ReLU + BN in G, BN in D, nothing else
     assert (radford.g_activation, radford.g_batch_norm, radford.d_batch_norm, radford.d_spectral_norm,
@@ -76,7 +76,7 @@ def test_variant_keys_are_checked_and_unknown_variant_is_named(raw_params):
     error(bad, r"variants\.final\.g_activation: 'tanh' is not allowed; allowed: relu, leaky_relu")
     p = parse_params(raw_params)
     with pytest.raises(ConfigError, match=r"variant: unknown variant 'fnal'; allowed: radford, baseline, improved, "
-                                          r"final, cgan, wgan$"):
+                                          r"final, cgan, cgan_cbn, wgan$"):
         p.variant("fnal")
 
 
@@ -84,7 +84,7 @@ def test_ablation_variants_name_defined_variants_once_each(raw_params):
     p = parse_params({**raw_params, "ablation": {**raw_params["ablation"], "variants": ["final", "baseline"]}})
     assert p.ablation.variants == ("final", "baseline")
     error({**raw_params, "ablation": {"variants": ["final", "fnal"]}},
-          r"^ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final, cgan, wgan "
+          r"^ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final, cgan, cgan_cbn, wgan "
           r"\(did you mean 'final'\?\)$")
     error({**raw_params, "ablation": {"variants": ["final", "final"]}}, r"ablation\.variants: \['final', 'final'\] is out")
     error({**raw_params, "ablation": {"variants": []}}, r"ablation\.variants: \[\] is out of range")

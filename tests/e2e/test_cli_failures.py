@@ -362,7 +362,7 @@ PARAMS_CASES = [
     case("ablation-out-of-range", "prepare", r"ablation\.seeds: \[0, 0\] is out of range; allowed: a non-empty list "
          r"of distinct integers >= 0$", params={"ablation.seeds": [0, 0]}),
     case("ablation-bad-enum", "prepare", r"ablation\.variants: 'fnal' is not a variant; allowed: radford, baseline, "
-         r"improved, final, cgan, wgan \(did you mean 'final'\?\)$", params={"ablation.variants": ["fnal"]}),
+         r"improved, final, cgan, cgan_cbn, wgan \(did you mean 'final'\?\)$", params={"ablation.variants": ["fnal"]}),
     # mlflow
     case("mlflow-unknown-key", "prepare", r"mlflow\.registr: unknown key \(did you mean 'register'\?\); allowed: "
          r"register, model_name$", params={"mlflow.registr": True}),

@@ -12,7 +12,7 @@ import yaml
 
 from helpers import raw_params_file, repo_copy, run, shrink
 
-# Two of the six variants params.yaml defines: `ablation.variants` alone decides what the pipeline trains.
+# Two of the seven variants params.yaml defines: `ablation.variants` alone decides what the pipeline trains.
 VARIANTS = ["radford", "final"]
 SEEDS = [0, 1]  # two seeds, so the report has intervals and paired tests
 # The train stage's command line as dvc.yaml spells it, for a variant and a seed.
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 def repo(tmp_path_factory):
     dst = tmp_path_factory.mktemp("repo")
     raw = shrink(raw_params_file())
-    assert list(raw["variants"]) == ["radford", "baseline", "improved", "final", "cgan", "wgan"]
+    assert list(raw["variants"]) == ["radford", "baseline", "improved", "final", "cgan", "cgan_cbn", "wgan"]
     raw["ablation"].update(variants=VARIANTS, seeds=SEEDS)
     env = repo_copy(dst, raw)
     first = run(["dvc", "repro"], dst, env)
@@ -203,7 +203,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
     assert not out.exists()
     result = run([sys.executable, *TRAIN, "--variant", "fnal", "--seed", "0"], dst, env, check=False)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "error: variant: unknown variant 'fnal'; allowed: radford, baseline, improved, final, cgan, wgan"]
+        "error: variant: unknown variant 'fnal'; allowed: radford, baseline, improved, final, cgan, cgan_cbn, wgan"]
     assert not (dst / "models/fnal").exists()
 
 
@@ -214,8 +214,8 @@ def test_an_unknown_name_in_ablation_variants_stops_with_one_line(repo, tmp_path
     raw = yaml.safe_load(original)
     raw["ablation"]["variants"] = ["radford", "fnal"]
     params.write_text(yaml.safe_dump(raw, sort_keys=False))
-    line = ("error: ablation.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final, cgan, wgan "
-            "(did you mean 'final'?)")
+    line = ("error: ablation.variants: 'fnal' is not a variant; allowed: radford, baseline, improved, final, cgan, "
+            "cgan_cbn, wgan (did you mean 'final'?)")
     try:
         result = run([sys.executable, *TRAIN, "--variant", "radford", "--seed", "0"], dst, env, check=False)
         assert result.returncode == 2 and result.stderr.strip().splitlines() == [line]
