@@ -64,7 +64,7 @@ def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tm
         load_generator(old.model_uri)
     assert str(error.value) == (
         f"{old.model_uri}: not a generator logged by dcgan-lab, or one logged by an incompatible version (no width, "
-        f"channels, activation, batch_norm, n_classes in the params logged with it); rerun `dvc repro` and load the "
+        f"channels, activation, batch_norm, n_classes, conditioning in the params logged with it); rerun `dvc repro` and load the "
         f"generator it logs (its run's model.uri tag)")
 
 
