@@ -1,4 +1,4 @@
-"""The report's mode-collapse line, from eval.json's flags as evaluate stored them: none, some, or not checked."""
+"""The report's mode-collapse line, from eval.json's flags as evaluate stored them: none or some."""
 
 from dcgan_lab.reporting.alarms import collapse_line
 
@@ -36,6 +36,3 @@ def test_a_check_turned_off_is_left_out_of_the_rule_and_an_older_eval_json_is_no
     assert collapse_line(off, ["radford"]).endswith("(alarm: a class's diversity ratio below 0.5).")
     both_off = {"radford": {"seed0": {**run(), "collapse_thresholds": {"diversity": 0.0, "recall": 0.0}}}}
     assert collapse_line(both_off, ["radford"]).endswith("(alarm: off).")
-    older = {"radford": {"seed0": {"fid": 5.0}}}
-    assert collapse_line(older, ["radford"]) == ("**Mode collapse:** not checked: this eval.json comes from an "
-                                                 "evaluate without the alarm; rerun `dvc repro evaluate`.")

@@ -174,3 +174,9 @@ def test_an_eval_json_without_per_class_fids_is_an_older_evaluates_and_nothing_i
         write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",
                      ReportPaths(metrics, tmp_path / "plots"), {})
     assert [p.name for p in metrics.iterdir()] == ["eval.json"] and not (tmp_path / "plots").exists()
+    with_fids = {v: {s: {**r, "intra_fid": []} for s, r in by_seed.items()} for v, by_seed in RESULTS.items()}
+    (metrics / "eval.json").write_text(json.dumps(with_fids))
+    with pytest.raises(DataError, match=r"^.*eval\.json: written by an older evaluate \(baseline seed0 has no "
+                                        r"mode-collapse flag, collapse\); rerun `dvc repro evaluate`$"):
+        write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",
+                     ReportPaths(metrics, tmp_path / "plots"), {})

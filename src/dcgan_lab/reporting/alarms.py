@@ -1,5 +1,6 @@
 """The report's mode-collapse line: which scored generators evaluate flagged, with its reasons as eval.json
-stores them (evaluation/collapse.py words them), or that none was. Nothing is recomputed here."""
+stores them (evaluation/collapse.py words them), or that none was. Nothing is recomputed here; an eval.json
+without the flags is refused before this (report._read_results)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,6 @@ def collapse_line(results: dict, variants: list[str]) -> str:
     how many were checked and none flagged."""
     runs = [(v, s.removeprefix("seed"), r) for v in variants for s, r in results[v].items()]
     checked = sum(f"{prefix}collapse" in r for _, _, r in runs for prefix in GENERATORS.values())
-    if not checked:
-        return ("**Mode collapse:** not checked: this eval.json comes from an evaluate without the alarm; rerun "
-                "`dvc repro evaluate`.")
     rule = _rule(next(r["collapse_thresholds"] for _, _, r in runs if "collapse_thresholds" in r))
     flagged = [f"{v} seed {s} {generator} ({reason})" for v, s, r in runs for generator, reason in collapse_flags(r)]
     if not flagged:

@@ -265,13 +265,17 @@ def _read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+NEWEST_KEYS = {"intra_fid": "per-class FID", "collapse": "mode-collapse flag"}  # what an older evaluate lacks
+
+
 def _read_results(path: Path) -> dict:
-    """eval.json, every run of it with its per-class FIDs: an older evaluate's, without them, is refused."""
+    """eval.json, every run of it with its per-class FIDs and collapse flags: an older evaluate's is refused."""
     results = _read(path, _read_json, "evaluate")
-    old = [f"{v} {s}" for v, by_seed in results.items() for s, r in by_seed.items() if "intra_fid" not in r]
-    if old:
-        raise DataError(f"{path}: written by an older evaluate ({old[0]} has no per-class FID, intra_fid); "
-                        f"rerun `dvc repro evaluate`")
+    for key, what in NEWEST_KEYS.items():
+        old = [f"{v} {s}" for v, by_seed in results.items() for s, r in by_seed.items() if key not in r]
+        if old:
+            raise DataError(f"{path}: written by an older evaluate ({old[0]} has no {what}, {key}); "
+                            f"rerun `dvc repro evaluate`")
     return results
 
 
