@@ -164,8 +164,9 @@ def test_the_ready_cgan_and_wgan_variants_and_their_own_training_settings():
     p = load_params(ROOT / "params.yaml")
     cgan, wgan = p.variants["cgan"], p.variants["wgan"]
     assert cgan.conditional and not wgan.conditional and "cgan" not in p.ablation.variants
-    # final + conditional: the same flags otherwise
-    assert {**vars(cgan), "conditional": False} == vars(p.variants["final"])
+    # radford + conditional with a 10-wide label embedding (issue 22): the same flags otherwise
+    assert {**vars(cgan), "conditional": False, "g_embedding_dim": None, "mode_seeking": None} == vars(
+        p.variants["radford"])
     t = p.train_for(wgan)  # Gulrajani et al.: 5 critic steps, Adam (0.0, 0.9), no batch norm in the critic
     assert (t.loss, t.d_steps, t.betas, t.gp_weight, wgan.d_batch_norm) == ("wgan-gp", 5, (0.0, 0.9), 10.0, False)
     assert p.train_for(cgan) == p.train  # nothing of its own: train.* as it is
@@ -187,6 +188,12 @@ def test_wgan_gp_with_batch_norm_in_the_critic_names_both_keys(raw_params):
     ("train.loss", "wgan", r"train\.loss: 'wgan' is not allowed; allowed: bce, hinge, wgan-gp \(did you mean 'wgan-gp'\?\)"),
     ("variants.wgan.d_steps", 0, r"variants\.wgan\.d_steps: 0 is out of range"),
     ("variants.cgan.conditional", "yes", r"variants\.cgan\.conditional: expected true or false, got 'yes'"),
+    ("train.mode_seeking", -0.5, r"train\.mode_seeking: -0\.5 is out of range; allowed: a number >= 0 \(0: off\)"),
+    ("variants.cgan.mode_seeking", -1.0, r"variants\.cgan\.mode_seeking: -1\.0 is out of range; allowed: null "),
+    ("variants.cgan.g_embedding_dim", 0, r"variants\.cgan\.g_embedding_dim: 0 is out of range; allowed: null "
+                                         r"\(model\.latent_dim\) or an integer >= 1"),
+    ("variants.cgan.g_embedding_std", 0.0, r"variants\.cgan\.g_embedding_std: 0\.0 is out of range; allowed: a "
+                                           r"number > 0"),
 ])
 def test_the_new_training_keys_are_checked(raw_params, key, value, match):
     raw = copy.deepcopy(raw_params)

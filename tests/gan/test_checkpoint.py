@@ -81,3 +81,8 @@ def test_a_conditional_batch_norm_generator_rebuilds_alone_and_an_older_conditio
     del blob["generator"]["spec"]["conditioning"]
     torch.save(blob, tmp_path / "old.pt")
     assert load_generator(tmp_path / "old.pt").spec.conditioning == "concat"
+    # The chapter's cgan (a 10-wide label embedding) rebuilds alone too.
+    g_spec = specs_from_params(params, params.variant("cgan"), 1, n_classes=10)[0]
+    assert g_spec.embed_dim == 10
+    save_gan(tmp_path / "cgan.pt", Generator(g_spec, init_seed=1).eval(), d)
+    assert torch.equal(load_generator(tmp_path / "cgan.pt")(z, labels), Generator(g_spec, init_seed=1).eval()(z, labels))

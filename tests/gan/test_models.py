@@ -148,3 +148,14 @@ def test_conditional_batch_norm_gives_each_class_its_own_gain_and_shift_and_z_it
     assert torch.equal(g(z, torch.tensor([0, 0, 0, 0])), a) and not torch.equal(g(z, torch.tensor([1, 1, 1, 1])), b)
     with pytest.raises(ValueError, match="conditioning cbn needs batch norm in G"):
         Generator(gspec(n_classes=10, conditioning="cbn", batch_norm=False))
+
+
+def test_the_label_embedding_has_its_own_width_and_init_scale():
+    """Issue 22: a 100-wide N(0, 1) embedding beside z drowned the noise; the width and scale are the variant's."""
+    default, narrow = Generator(gspec(n_classes=10), init_seed=2), Generator(gspec(n_classes=10, embed_dim=4,
+                                                                                   embed_std=0.1), init_seed=2)
+    assert default.embed.weight.shape == (10, 16) and narrow.embed.weight.shape == (10, 4)
+    assert narrow.net[0].in_channels == 16 + 4  # z joined by the 4-wide embedding
+    assert 0.5 < float(default.embed.weight.std()) < 1.5 and 0.05 < float(narrow.embed.weight.std()) < 0.15
+    narrow.eval()
+    assert narrow(torch.randn(3, 16), torch.tensor([0, 5, 9])).shape == (3, 1, 32, 32)

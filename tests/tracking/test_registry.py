@@ -64,8 +64,15 @@ def test_logged_generator_loads_and_generates_and_the_best_is_registered_once(tm
         load_generator(old.model_uri)
     assert str(error.value) == (
         f"{old.model_uri}: not a generator logged by dcgan-lab, or one logged by an incompatible version (no width, "
-        f"channels, activation, batch_norm, n_classes, conditioning in the params logged with it); rerun `dvc repro` and load the "
+        f"channels, activation, batch_norm in the params logged with it); rerun `dvc repro` and load the "
         f"generator it logs (its run's model.uri tag)")
+    # One logged before a field with a default was added (the label embedding's width): the default rebuilds it.
+    from dataclasses import asdict
+    before = {k: v for k, v in asdict(g.spec).items() if k not in ("conditioning", "embed_dim", "embed_std")}
+    with mlflow.start_run(run_id=runs[1][0].run_id):
+        older = mlflow.pytorch.log_model(g, name="older", input_example=z.numpy(), pip_requirements=[], params=before)
+    with torch.inference_mode():
+        assert torch.equal(load_generator(older.model_uri)(z), g(z))
 
 
 def test_a_conditional_generator_is_logged_with_its_labels_input_and_loads_back(tmp_path, monkeypatch):
@@ -76,7 +83,7 @@ def test_a_conditional_generator_is_logged_with_its_labels_input_and_loads_back(
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     torch.manual_seed(0)
-    g = Generator(GeneratorSpec(8, 8, 16, 1, "relu", True, "tanh", n_classes=3)).eval()
+    g = Generator(GeneratorSpec(8, 8, 16, 1, "relu", True, "tanh", n_classes=3, embed_dim=4, embed_std=0.5)).eval()
     save_gan(tmp_path / "c.pt", g, Discriminator(DiscriminatorSpec(8, 16, 1, True, True, "gap", n_classes=3)))
     logger = RunLogger.start("cgan", 0, {}, {}, root=tmp_path)
     uri = log_generator(logger.client, logger.run_id, tmp_path / "c.pt")

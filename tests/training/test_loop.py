@@ -210,3 +210,24 @@ def test_wgan_gp_is_not_stopped_by_the_saturation_check(params, images):
     fit(spec(p, "wgan", seed=0), images, CPU)  # a bce run with these settings stops at once
     with pytest.raises(Exception, match="D saturated"):
         fit(spec(p, "baseline", seed=0), images, CPU)
+
+
+def test_mode_seeking_pairs_fakes_by_label_and_changes_only_g_s_update(params, images, monkeypatch):
+    """Mode seeking (Mao et al. 2019) compares G(z1, y) with G(z2, y): fakes i and 16 + i of a 32 batch share y."""
+    from dcgan_lab.training import loop
+
+    fed = []
+    step = loop.train_step
+    monkeypatch.setattr(loop, "train_step", lambda *a, **k: fed.extend(a[4]) or step(*a, **k))
+    runs = {}
+    for weight in (0.0, 1.0):
+        p = with_train(params, max_steps=1, eval_every=0, mode_seeking=weight)
+        runs[weight] = fit(spec(p, "cgan", seed=0, n_classes=10), images, CPU, labels=LABELS)
+    plain, paired = fed
+    assert torch.equal(paired.fake_labels[:16], paired.fake_labels[16:]) and paired.fake_labels.shape == (32,)
+    assert not torch.equal(plain.fake_labels[:16], plain.fake_labels[16:])
+    assert torch.equal(plain.z, paired.z)  # the noise is drawn first, as without it
+    # One step: D saw different fake labels, and G's loss has the extra term: both updates differ, and the
+    # history shows G's loss with the term (1 / ratio of distances: well above the bce loss alone).
+    assert not same_weights(runs[0.0].g.state_dict(), runs[1.0].g.state_dict())
+    assert history_frame(runs[1.0]).loss_g[0] > history_frame(runs[0.0]).loss_g[0] + 1

@@ -50,6 +50,9 @@ class TrainConfig:
     loss: Literal["bce", "hinge", "wgan-gp"] = "bce"
     d_steps: int = 1  # D (critic) updates per G update, each on the next real batch; a step is one G update
     gp_weight: float = 10.0  # wgan-gp: weight of the gradient penalty (lambda in the paper)
+    # Mode seeking (Mao et al. 2019): G's loss gains weight / (|G(z1, y) - G(z2, y)| / |z1 - z2|), the two
+    # halves of each fake batch sharing their labels; it keeps a conditional G from ignoring z. 0: off.
+    mode_seeking: float = 0.0
     # Losses are kept on the device and read back (one host sync) every log_every steps.
     log_every: int = 50
     sample_grid: int = 64
@@ -113,10 +116,14 @@ class VariantConfig:
     # How a conditional G takes the label: concat (an embedding joined to z) or cbn (conditional batch norm:
     # a per-class gain and shift in G's batch-norm layers; needs g_batch_norm). D always uses the projection.
     g_conditioning: Literal["concat", "cbn"] = "concat"
+    # concat: the embedding's width (null: model.latent_dim) and the std of its N(0, std) init (z is N(0, 1)).
+    g_embedding_dim: Optional[int] = None
+    g_embedding_std: float = 1.0
     # A variant may train with its own loss, critic steps and Adam betas; null: train.loss / d_steps / betas.
     loss: Optional[Literal["bce", "hinge", "wgan-gp"]] = None
     d_steps: Optional[int] = None
     betas: Optional[tuple[float, float]] = None
+    mode_seeking: Optional[float] = None  # null: train.mode_seeking
 
 
 @dataclass(frozen=True)
@@ -186,8 +193,9 @@ class Params:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
     def train_for(self, variant: VariantConfig) -> TrainConfig:
-        """`train` as one variant trains: its own loss, d_steps and betas where it sets them."""
-        overrides = {k: getattr(variant, k) for k in ("loss", "d_steps", "betas") if getattr(variant, k) is not None}
+        """`train` as one variant trains: its own loss, d_steps, betas and mode seeking where it sets them."""
+        overrides = {k: getattr(variant, k) for k in ("loss", "d_steps", "betas", "mode_seeking")
+                     if getattr(variant, k) is not None}
         return replace(self.train, **overrides)
 
     def variant(self, name: str) -> VariantConfig:

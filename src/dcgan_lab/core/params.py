@@ -155,6 +155,7 @@ def _validate_train(train: TrainConfig) -> None:
            "python, or a torchrun command line such as 'torchrun --standalone --nproc_per_node=2'")
     _check(train.d_steps >= 1, "train.d_steps", train.d_steps, "an integer >= 1")
     _check(train.gp_weight >= 0, "train.gp_weight", train.gp_weight, "a number >= 0")
+    _check(train.mode_seeking >= 0, "train.mode_seeking", train.mode_seeking, "a number >= 0 (0: off)")
 
 
 def _validate_classifier(c: ClassifierConfig) -> None:
@@ -204,6 +205,11 @@ def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:
     _check(v.d_steps is None or v.d_steps >= 1, f"{key}.d_steps", v.d_steps, "null (train.d_steps) or an integer >= 1")
     _check(v.betas is None or all(0 <= b < 1 for b in v.betas), f"{key}.betas", v.betas and list(v.betas),
            "null (train.betas) or two numbers in [0, 1)")
+    _check(v.g_embedding_dim is None or v.g_embedding_dim >= 1, f"{key}.g_embedding_dim", v.g_embedding_dim,
+           "null (model.latent_dim) or an integer >= 1")
+    _check(v.mode_seeking is None or v.mode_seeking >= 0, f"{key}.mode_seeking", v.mode_seeking,
+           "null (train.mode_seeking) or a number >= 0 (0: off)")
+    _check(v.g_embedding_std > 0, f"{key}.g_embedding_std", v.g_embedding_std, "a number > 0")
     if v.conditional and v.g_conditioning == "cbn" and not v.g_batch_norm:
         raise ConfigError(f"{key}.g_conditioning: cbn (conditional batch norm) needs {key}.g_batch_norm: true; "
                           "allowed without batch norm in G: concat")

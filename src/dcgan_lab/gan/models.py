@@ -38,6 +38,8 @@ class GeneratorSpec:
     # How a conditional G takes its label: "concat", a label embedding joined to z; "cbn", conditional batch
     # norm, a per-class gain and shift in every batch-norm layer (needs batch_norm).
     conditioning: str = "concat"
+    embed_dim: int = 0  # concat: the label embedding's width; 0: latent_dim
+    embed_std: float = 1.0  # concat: its init, N(0, embed_std)
 
     @property
     def pixel_range(self) -> tuple[float, float]:
@@ -72,6 +74,8 @@ def specs_from_params(params: Params, variant: VariantConfig, channels: int,
         output=output_for(data.pixel_range),
         n_classes=n_classes,
         conditioning=variant.g_conditioning,
+        embed_dim=variant.g_embedding_dim or 0,
+        embed_std=variant.g_embedding_std,
     )
     d = DiscriminatorSpec(
         width=model.d_width,
@@ -132,10 +136,11 @@ class Generator(nn.Module):
 
         # Conditioning "concat": a learned embedding of the label, joined to z (the conditional GAN of Mirza &
         # Osindero 2014, with an embedding in place of their one-hot code); it works with and without batch norm
-        # in G, and the first layer sees latent_dim + latent_dim channels. "cbn": the labels go to every
+        # in G, and the first layer sees latent_dim + embed_dim channels. "cbn": the labels go to every
         # batch-norm layer instead (ConditionalBatchNorm2d), and the first layer sees z alone.
-        self.embed = nn.Embedding(spec.n_classes, spec.latent_dim) if spec.n_classes and not cbn else None
-        z_channels = spec.latent_dim * (2 if self.embed is not None else 1)
+        embed_dim = spec.embed_dim or spec.latent_dim
+        self.embed = nn.Embedding(spec.n_classes, embed_dim) if spec.n_classes and not cbn else None
+        z_channels = spec.latent_dim + (embed_dim if self.embed is not None else 0)
         layers: list[nn.Module] = [
             # (B, z_channels, 1, 1) -> (B, widths[0], 4, 4)
             nn.ConvTranspose2d(z_channels, widths[0], 4, 1, 0, bias=bias),
@@ -227,8 +232,8 @@ def init_weights(model: nn.Module, seed: int | None = None) -> None:
     Drawn in layer order from two streams seeded by `seed`, one for convolutions and one for batch norm,
     so two variants built with the same seed start from the same conv weights wherever their shapes match,
     whatever batch norm, spectral norm or biases one of them adds (the report pairs runs by seed).
-    Label embeddings (conditional variants) come from a third stream: N(0, 1) in G, where they sit beside
-    z ~ N(0, 1); N(0, 0.02) in D, a weight like the convs'.
+    Label embeddings (conditional variants) come from a third stream: N(0, spec.embed_std) in G (1 by default,
+    as z ~ N(0, 1) beside them); N(0, 0.02) in D, a weight like the convs'.
     Without a seed, the streams are seeded from torch's global generator."""
     if seed is None:
         seed = int(torch.randint(0, 2**62, ()))
@@ -249,4 +254,4 @@ def init_weights(model: nn.Module, seed: int | None = None) -> None:
             module.shift.zero_()
         elif isinstance(module, nn.Embedding):
             weight = module.parametrizations.weight.original if hasattr(module, "parametrizations") else module.weight
-            weight.normal_(0.0, 1.0 if isinstance(model, Generator) else 0.02, generator=embeds)
+            weight.normal_(0.0, model.spec.embed_std if isinstance(model, Generator) else 0.02, generator=embeds)

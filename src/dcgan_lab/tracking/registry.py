@@ -14,7 +14,7 @@ weights, so what comes back is the same Generator that `gan.checkpoint.load_gene
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -88,10 +88,12 @@ def load_generator(uri: str):
         return model.eval()
     info = mlflow.models.get_model_info(uri)
     params = mlflow.get_logged_model(info.model_id).params if info.model_id else {}
-    missing = [f.name for f in fields(GeneratorSpec) if f.name not in params]
+    # A field added since the model was logged takes its default; the comparison below refuses the model if
+    # the default does not rebuild what was logged.
+    missing = [f.name for f in fields(GeneratorSpec) if f.name not in params and f.default is MISSING]
     if missing:
         raise _incompatible(uri, f"no {', '.join(missing)} in the params logged with it")
-    spec = GeneratorSpec(**{f.name: _parse(params[f.name], f.type) for f in fields(GeneratorSpec)})
+    spec = GeneratorSpec(**{f.name: _parse(params[f.name], f.type) for f in fields(GeneratorSpec) if f.name in params})
     g = Generator(spec).eval()
     g.load_state_dict(model.state_dict())
     example = _example_inputs(spec)
@@ -108,7 +110,7 @@ def _incompatible(uri: str, why: str) -> CheckpointError:
 
 def _parse(text: str, kind: str):
     """A logged param (MLflow keeps strings) back as the spec field's type."""
-    return {"int": int, "bool": lambda t: t == "True"}.get(kind, str)(text)
+    return {"int": int, "float": float, "bool": lambda t: t == "True"}.get(kind, str)(text)
 
 
 def register_best(client, candidates: list[tuple[float, str, str]], name: str) -> str | None:

@@ -143,7 +143,8 @@ class Loop:
             self.nan_injected = _inject_nan(state.d)
         batches = [self.batch(i * train.d_steps + k) for k in range(train.d_steps)]
         self.pending.append(train_step(models.g, models.d, state.opt_g, state.opt_d, batches, self.augment,
-                                       train.loss, models.d_pair, self.precision, train.gp_weight))
+                                       train.loss, models.d_pair, self.precision, train.gp_weight,
+                                       train.mode_seeking))
         state.step += 1
         self.clock.epoch_steps += 1
         if state.ema:
@@ -158,8 +159,11 @@ class Loop:
         batch = Batch(real, z)
         if self.class_freq is not None:
             batch.real_labels = self.data.labels(j)
-            batch.fake_labels = torch.multinomial(self.class_freq, train.batch_size, replacement=True,
-                                                  generator=state.noise_gen)
+            # Mode seeking compares G(z1, y) with G(z2, y): fakes n..2n-1 repeat the labels of fakes 0..n-1.
+            n = train.batch_size // 2 if train.mode_seeking else 0
+            labels = torch.multinomial(self.class_freq, train.batch_size - n, replacement=True,
+                                       generator=state.noise_gen)
+            batch.fake_labels = torch.cat([labels[:n], labels]) if n else labels
         if train.loss == "wgan-gp":
             batch.mix = torch.rand(train.batch_size, 1, 1, 1, device=device, generator=state.noise_gen)
         return batch

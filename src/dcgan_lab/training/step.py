@@ -49,6 +49,7 @@ def train_step(
     d_pair: RealFake | None = None,  # D on (real, fake) in one call; DDP-wrapped under torchrun
     precision: Precision = FP32,  # autocast (and fp16 loss scaling), see speed.py
     gp_weight: float = 10.0,  # wgan-gp: the penalty's weight
+    mode_seeking: float = 0.0,  # > 0: the last batch's two halves share labels (Loop.batch); see below
 ) -> dict[str, torch.Tensor]:
     # Phase 1, D: push D(real) up and D(G(z)) down, once per batch. G's output is detached: no G gradient here.
     d.requires_grad_(True)
@@ -71,6 +72,10 @@ def train_step(
     with precision.autocast():
         gen_logits = d(augment(fake), batch.fake_labels)
         loss_g = g_loss(loss, gen_logits)
+        if mode_seeking:  # Mao et al. 2019: penalise images that move less than their noise does
+            n = len(fake) // 2  # fakes i and n + i share a label
+            ratio = (fake[:n] - fake[n : 2 * n]).abs().mean() / (batch.z[:n] - batch.z[n : 2 * n]).abs().mean()
+            loss_g = loss_g + mode_seeking / (ratio + 1e-5)
     precision.step(loss_g, opt_g, precision.scaler_g)
 
     # Detached device tensors of the last D update: the caller decides when to pay for a host sync.
