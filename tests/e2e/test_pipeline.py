@@ -199,7 +199,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: train.batchsize: unknown key (did you mean 'batch_size'?); allowed: "
-                           "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, d_steps, gp_weight, log_every,")
+                           "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, d_steps, gp_weight, mode_seeking, "
+                           "log_every,")
     assert not out.exists()
     result = run([sys.executable, *TRAIN, "--variant", "fnal", "--seed", "0"], dst, env, check=False)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
