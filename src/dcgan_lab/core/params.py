@@ -207,9 +207,9 @@ def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:
            "null (train.betas) or two numbers in [0, 1)")
     _check(v.g_embedding_dim is None or v.g_embedding_dim >= 1, f"{key}.g_embedding_dim", v.g_embedding_dim,
            "null (model.latent_dim) or an integer >= 1")
-    _check(v.g_embedding_std > 0, f"{key}.g_embedding_std", v.g_embedding_std, "a number > 0")
     _check(v.mode_seeking is None or v.mode_seeking >= 0, f"{key}.mode_seeking", v.mode_seeking,
            "null (train.mode_seeking) or a number >= 0 (0: off)")
+    _check(v.g_embedding_std > 0, f"{key}.g_embedding_std", v.g_embedding_std, "a number > 0")
     if v.conditional and v.g_conditioning == "cbn" and not v.g_batch_norm:
         raise ConfigError(f"{key}.g_conditioning: cbn (conditional batch norm) needs {key}.g_batch_norm: true; "
                           "allowed without batch norm in G: concat")
