@@ -11,7 +11,7 @@ GRID   ?= data.pixel_range=[-1,1]|[0,1]
 SEEDS  ?= [0,1,2]
 JOBS   ?= 2
 
-.PHONY: setup repro test ui ablation clean-venv
+.PHONY: setup repro study test ui ablation clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ setup: $(STAMP)
 # Stage commands call `python`: the venv's, through PATH.
 repro: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+# The declared sequential study to its end: dvc repro, then the next look's seeds while a comparison is open.
+study: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dcgan-lab study
 
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest

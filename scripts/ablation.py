@@ -20,7 +20,8 @@ def main(args) -> None:
 
     axes = parse_axes(args.grid)
     if not args.report_only:
-        fixed = {"ablation.seeds": args.seeds} if args.seeds else {}
+        # A grid is exploratory: its own seeds, one fixed look (not the declared study's sequential design).
+        fixed = {"ablation.seeds": args.seeds, "ablation.looks": "null"} if args.seeds else {}
         points = grid_points(axes)
         print(f"queueing {len(points)} experiments ({' x '.join(f'{k}: {len(v)}' for k, v in axes.items())}), "
               f"{args.jobs} at a time")

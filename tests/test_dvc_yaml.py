@@ -140,16 +140,21 @@ def test_outs_are_the_paths_core_paths_derives_from_the_command_line():
     assert outputs(s["train"]) == {run.model.path.as_posix(), run.state.parent.as_posix(),
                                    run.train_metrics.as_posix(), run.losses.as_posix()}
 
+    f = flags(s["reference"]["cmd"])
+    assert outputs(s["reference"]) == {paths.EvalPaths(Path(f["metrics"])).reference.as_posix(), f["features"]}
+
     f = flags(s["evaluate"]["cmd"])
     out = paths.EvalPaths(Path(f["metrics"]))
-    assert outputs(s["evaluate"]) == {p.as_posix() for p in (out.results, out.table, out.reference)}
+    assert outputs(s["evaluate"]) == {out.run("${item.variant}", "${item.seed}").as_posix()}
+    assert {f["features"], f["models"] + "/${item.variant}/seed${item.seed}"} <= set(dep_paths(s["evaluate"]))
+    assert f["features"] == flags(s["reference"]["cmd"])["features"]
 
     f = flags(s["report"]["cmd"])
     out = paths.ReportPaths(Path(f["metrics"]), Path(f["plots"]))
-    assert outputs(s["report"]) == {p.as_posix() for p in (out.markdown, out.table, out.summary,
-                                                           *out.figures.values())}
     evaluated = paths.EvalPaths(Path(f["metrics"]))
-    assert {evaluated.results.as_posix(), evaluated.reference.as_posix(), f["train-metrics"], f["models"]} <= set(
+    assert outputs(s["report"]) == {p.as_posix() for p in (out.markdown, out.table, out.summary,
+                                                           *out.figures.values(), evaluated.results, evaluated.table)}
+    assert {evaluated.runs.as_posix(), evaluated.reference.as_posix(), f["train-metrics"], f["models"]} <= set(
         dep_paths(s["report"]))
 
 

@@ -7,7 +7,7 @@ from dcgan_lab.cli import main as cli
 from dcgan_lab.cli import sample
 from helpers import dcgan_lab_all, error_line
 
-SUBCOMMANDS = ("sample", "interpolate", "summary", "compare")
+SUBCOMMANDS = ("sample", "interpolate", "summary", "compare", "study")
 
 
 def test_every_subcommand_has_help():
@@ -24,7 +24,7 @@ def test_a_bad_command_line_is_one_error_line():
         ("sample", "models/final/seed0", "--ema", "--best", "--out", "g.png"),
         ("sample", "models/final/seed0", "--n", "many", "--out", "g.png"))
     assert error_line(unknown) == ("error: dcgan-lab: argument COMMAND: invalid choice: 'frobnicate' (choose from "
-                                   "'sample', 'interpolate', 'summary', 'compare', 'ui') (see dcgan-lab --help)")
+                                   "'sample', 'interpolate', 'summary', 'compare', 'study', 'ui') (see dcgan-lab --help)")
     assert error_line(nothing) == ("error: dcgan-lab: the following arguments are required: COMMAND "
                                    "(see dcgan-lab --help)")
     assert "unrecognized arguments: --bogus" in error_line(bad_flag)

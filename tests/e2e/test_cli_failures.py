@@ -476,8 +476,14 @@ RUNTIME_CASES = [
          r"run `dvc repro train_classifier` first$", breaks=moved_away("models/classifier")),
     case("state-truncated", "train", key(f"{STATE}: not a readable resumable checkpoint (RuntimeError: ") + r".*\); "
          r"delete it to train from scratch$", breaks=truncated(STATE)),
-    case("eval-results-missing", "report", r"metrics/eval\.json: not found; run `dvc repro evaluate` first$",
-         breaks=moved_away("metrics/eval.json")),
+    case("eval-results-missing", "report", key(f"metrics/eval/{VARIANT}/seed{SEED}.json: not found; run `dvc repro "
+                                               f"evaluate@{VARIANT}-{SEED}` first") + "$",
+         breaks=moved_away(f"metrics/eval/{VARIANT}/seed{SEED}.json")),
+    case("reference-missing", "report", r"metrics/reference\.json: not found; run `dvc repro reference` first$",
+         breaks=moved_away("metrics/reference.json")),
+    case("real-features-missing", "evaluate", r"data/features: no cached features of the test split under this "
+         r"extractor \(dcgan-lab-real-[0-9a-f]{24}\); run `dvc repro reference` first$",
+         breaks=moved_away("data/features")),
     case("losses-missing", "report", key(f"metrics/train/{VARIANT}/seed{SEED}_losses.csv: not found; run `dvc repro "
                                          f"train@{VARIANT}-{SEED}` first") + "$",
          breaks=moved_away(f"metrics/train/{VARIANT}/seed{SEED}_losses.csv")),
@@ -488,8 +494,11 @@ RUNTIME_CASES = [
          r"\(Permission denied\)", breaks=not_writable("models/classifier"), as_nobody=True),
     case("not-writable-train", "train", key(f"models/{VARIANT}: cannot write outputs here (Permission denied)"),
          breaks=not_writable(f"models/{VARIANT}"), as_nobody=True),
-    case("not-writable-evaluate", "evaluate", r"metrics: cannot write outputs here \(Permission denied\)",
+    case("not-writable-reference", "reference", r"metrics: cannot write outputs here \(Permission denied\)",
          breaks=not_writable("metrics"), as_nobody=True),
+    case("not-writable-evaluate", "evaluate", key(f"metrics/eval/{VARIANT}: cannot write outputs here (Permission "
+                                                  "denied)"), breaks=not_writable(f"metrics/eval/{VARIANT}"),
+         as_nobody=True),
     case("not-writable-report", "report", r"plots: cannot write outputs here \(Permission denied\)",
          breaks=not_writable("plots"), as_nobody=True),
 ]

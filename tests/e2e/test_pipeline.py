@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 import pytest
@@ -37,17 +38,22 @@ def test_all_outputs_exist(repo):
     expected = ["data/prepared/train.pt", "data/prepared/test.pt", "data/prepared/manifest.json",
                 "models/classifier/classifier.pt", "metrics/classifier.json", "metrics/eval.json", "metrics/eval.csv",
                 "metrics/ablation.json", "metrics/ablation.csv", "metrics/ablation.md", "plots/fid.png",
-                "plots/losses.png", "plots/samples.png", "dvc.lock"]
+                "plots/losses.png", "plots/samples.png", "dvc.lock", "metrics/reference.json"]
     for v in VARIANTS:
         for s in SEEDS:
             expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/best.pt",
                          f"models/{v}/seed{s}/samples.png",
                          f"models/{v}/seed{s}/mlflow_run.json", f"metrics/train/{v}/seed{s}.json",
-                         f"metrics/train/{v}/seed{s}_losses.csv"]
+                         f"metrics/train/{v}/seed{s}_losses.csv", f"metrics/eval/{v}/seed{s}.json"]
     assert [p for p in expected if not (dst / p).is_file()] == []
+    # The reference stage's cache of the real split's features: per layer, and the FID statistics.
+    names = sorted(p.name for p in (dst / "data/features").iterdir())
+    assert [re.fullmatch(r"dcgan-lab-real-[0-9a-f]{24}-dcgan-lab-classifier-(.*)\.pt", n)[1] for n in names] == [
+        "features-features", "features-logits", "stat-fid-features"]
     lock = yaml.safe_load((dst / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "train_classifier", "evaluate", "report",
-                                   *(f"train@{v}-{s}" for v in VARIANTS for s in SEEDS)}
+    assert set(lock["stages"]) == {"prepare", "train_classifier", "reference", "report",
+                                   *(f"{stage}@{v}-{s}" for stage in ("train", "evaluate") for v in VARIANTS
+                                     for s in SEEDS)}
     assert sorted(p.name for p in (dst / "models").iterdir()) == ["classifier", *sorted(VARIANTS)]
 
 
@@ -55,6 +61,8 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     dst, _, _ = repo
     results = json.loads((dst / "metrics/eval.json").read_text())
     assert list(results) == VARIANTS and all(list(r) == ["seed0", "seed1"] for r in results.values())
+    assert results == {v: {f"seed{s}": json.loads((dst / f"metrics/eval/{v}/seed{s}.json").read_text()) for s in SEEDS}
+                       for v in VARIANTS}  # the report's aggregate of the evaluate@ stages' files
     for r in (r for by_seed in results.values() for r in by_seed.values()):
         for key in ("fid", "is_mean", "is_std", "kid_mean", "kid_std", "precision", "recall", "class_kl_uniform"):
             assert math.isfinite(r[key]), key
@@ -146,7 +154,7 @@ def test_second_repro_does_nothing(repo):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], dst, env).stdout
 
 
-def test_a_variant_param_change_reruns_only_that_variant_and_evaluate(repo, tmp_path):
+def test_a_variant_param_change_reruns_only_that_variants_runs_and_their_evaluation(repo, tmp_path):
     dst, env, _ = repo
     params = dst / "params.yaml"
     original = params.read_text()
@@ -157,11 +165,12 @@ def test_a_variant_param_change_reruns_only_that_variant_and_evaluate(repo, tmp_
         status = run(["dvc", "status", "--json"], dst, env).stdout
     finally:
         params.write_text(original)
-    # Only final's stages see the change; evaluate and report rerun after them because their models changed
-    # (their deps), not because of the variant's params.
+    # Only final's stages see the change; its evaluate@ stages and report rerun after them because their models
+    # changed (their deps), not because of the variant's params; radford's runs are not scored again.
     assert set(json.loads(status)) == {"train@final-0", "train@final-1"}
     dag = run(["dvc", "dag", "--dot"], dst, env).stdout
-    assert '"train@final-0" -> "evaluate"' in dag and '"evaluate" -> "report"' in dag
+    assert '"train@final-0" -> "evaluate@final-0"' in dag and '"evaluate@final-0" -> "report"' in dag
+    assert '"train@final-0" -> "evaluate@radford-0"' not in dag and '"reference" -> "evaluate@final-0"' in dag
 
 
 def test_a_change_to_a_variant_the_ablation_does_not_train_reruns_nothing(repo):
@@ -228,3 +237,19 @@ def test_an_unknown_name_in_ablation_variants_stops_with_one_line(repo, tmp_path
     assert repro.stderr.strip().splitlines() == [
         "ERROR: failed to reproduce 'train@fnal-0': Parameters 'variants.fnal' are missing from 'params.yaml'."]
     assert not (dst / "models/fnal").exists()
+
+
+def test_adding_a_seed_trains_and_scores_only_the_new_runs_then_reports(repo):
+    """Last in this module: it leaves the copy with a third seed. DVC's own output names the stages it ran."""
+    dst, env, _ = repo
+    params = dst / "params.yaml"
+    raw = yaml.safe_load(params.read_text())
+    raw["ablation"]["seeds"] = [*SEEDS, 2]
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = run(["dvc", "repro"], dst, env).stdout
+    ran = re.findall(r"^Running stage '([^']+)'", out, flags=re.M)
+    assert sorted(ran) == sorted(["report", *(f"{stage}@{v}-2" for stage in ("train", "evaluate") for v in VARIANTS)])
+    assert ran[-1] == "report"
+    results = json.loads((dst / "metrics/eval.json").read_text())
+    assert all(list(by_seed) == ["seed0", "seed1", "seed2"] for by_seed in results.values())
+    assert "Running stage" not in run(["dvc", "repro"], dst, env).stdout

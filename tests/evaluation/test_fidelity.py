@@ -14,7 +14,8 @@ from dcgan_lab.core.errors import EvaluationError
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import predict_classes
 from dcgan_lab.evaluation.fidelity import (
-    QuickFID, Uint8Images, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels,
+    QuickFID, Uint8Images, cache_real_features, cached_files, extractor_kwargs, fidelity_metrics, reference_cache_name,
+    requested_labels,
 )
 from dcgan_lab.gan.models import Generator, GeneratorSpec
 from dcgan_lab.gan.sampling import generate, labels_in_proportion
@@ -87,6 +88,25 @@ def test_fidelity_metrics_equal_calculate_metrics_and_share_the_classifier_pass(
         assert real_f.keys() == real_features[0].keys() == {"features", "logits"}
         assert all(torch.equal(real_f[k], real_features[0][k]) for k in real_f)
     assert torch.equal(real_features[2]["logits"].argmax(1), predict_classes(real, model, torch.device("cpu")))
+
+
+def test_the_reference_stage_cache_is_every_file_scoring_would_write_so_scoring_only_reads_it(mnist, classifier_path,
+                                                                                               tmp_path):
+    """cache_real_features writes what fidelity_metrics' first call would (the real split's features per layer and
+    its FID statistics), so an evaluate@ stage that scores against it writes nothing and gets the same numbers."""
+    (train_x, _), (test_x, _) = mnist
+    fake, real = train_x[:300], test_x[:250]
+    cfg = EvaluateConfig(batch_size=128, is_splits=3, kid_subset_size=100, seed=5)
+    kwargs = extractor_kwargs(cfg, classifier_path)
+    cold, warm = tmp_path / "cold", tmp_path / "warm"
+    expected, _, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), "real-b", cold)
+    files = cache_real_features(real, kwargs, cfg, torch.device("cpu"), "real-b", warm)
+    assert [p.name for p in files] == sorted(p.name for p in cold.iterdir())
+    assert files == cached_files("real-b", warm)
+    stamps = {p: p.stat().st_mtime_ns for p in files}
+    ours, _, _ = fidelity_metrics(fake, real, kwargs, cfg, torch.device("cpu"), "real-b", warm)
+    assert ours == expected
+    assert {p: p.stat().st_mtime_ns for p in warm.iterdir()} == stamps  # read, not rewritten
 
 
 def test_inception_without_weights_fails_with_a_clear_message(tmp_path):

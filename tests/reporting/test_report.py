@@ -165,18 +165,32 @@ def test_a_variant_without_a_metric_shows_a_dash_not_nan():
     assert "nan" not in md and "| baseline | 3 | 8.167 ± 0.94 | – |" in md
 
 
-def test_an_eval_json_without_per_class_fids_is_an_older_evaluates_and_nothing_is_written(params, tmp_path):
+def _write_runs(metrics, params, run):
+    """Per-run score files as the evaluate@ stages write them, run(variant, seed) -> scores."""
+    for v in params.ablation.variants:
+        for seed in params.ablation.seeds:
+            path = EvalPaths(metrics).run(v, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(run(v, seed)))
+
+
+def test_a_run_file_missing_or_from_an_older_evaluate_names_its_stage_and_nothing_is_written(params, tmp_path):
     metrics = tmp_path / "metrics"
     metrics.mkdir()
-    (metrics / "eval.json").write_text(json.dumps(RESULTS))
-    with pytest.raises(DataError, match=r"^.*eval\.json: written by an older evaluate \(baseline seed0 has no "
-                                        r"per-class FID, intra_fid\); rerun `dvc repro evaluate`$"):
-        write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",
-                     ReportPaths(metrics, tmp_path / "plots"), {})
-    assert [p.name for p in metrics.iterdir()] == ["eval.json"] and not (tmp_path / "plots").exists()
-    with_fids = {v: {s: {**r, "intra_fid": []} for s, r in by_seed.items()} for v, by_seed in RESULTS.items()}
-    (metrics / "eval.json").write_text(json.dumps(with_fids))
-    with pytest.raises(DataError, match=r"^.*eval\.json: written by an older evaluate \(baseline seed0 has no "
-                                        r"mode-collapse flag, collapse\); rerun `dvc repro evaluate`$"):
-        write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",
-                     ReportPaths(metrics, tmp_path / "plots"), {})
+    first, seed = params.ablation.variants[0], params.ablation.seeds[0]
+    report = lambda: write_report(params, EvalPaths(metrics), tmp_path / "train", tmp_path / "models",  # noqa: E731
+                                  ReportPaths(metrics, tmp_path / "plots"), {})
+    with pytest.raises(DataError, match=rf"^.*eval/{first}/seed{seed}\.json: not found; run "
+                                        rf"`dvc repro evaluate@{first}-{seed}` first$"):
+        report()
+    _write_runs(metrics, params, lambda v, s: RESULTS["baseline"]["seed0"])
+    with pytest.raises(DataError, match=rf"^.*eval/{first}/seed{seed}\.json: written by an older evaluate \(no "
+                                        rf"per-class FID, intra_fid\); rerun `dvc repro evaluate@{first}-{seed}`$"):
+        report()
+    assert [p.name for p in metrics.iterdir()] == ["eval"] and not (tmp_path / "plots").exists()
+    _write_runs(metrics, params, lambda v, s: {**RESULTS["baseline"]["seed0"], "intra_fid": []})
+    with pytest.raises(DataError, match=rf"^.*eval/{first}/seed{seed}\.json: written by an older evaluate \(no "
+                                        rf"mode-collapse flag, collapse\); rerun `dvc repro evaluate@{first}-{seed}`$"):
+        report()
+    assert [p.name for p in metrics.iterdir()] == ["eval"] and not (tmp_path / "plots").exists()
+

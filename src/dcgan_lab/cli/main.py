@@ -12,9 +12,9 @@ import argparse
 import sys
 
 from ..core.errors import UserError
-from . import compare, interpolate, sample, summary, ui
+from . import compare, interpolate, sample, study, summary, ui
 
-SUBCOMMANDS = (sample, interpolate, summary, compare, ui)
+SUBCOMMANDS = (sample, interpolate, summary, compare, study, ui)
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,7 +26,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> Parser:
     parser = Parser(prog="dcgan-lab", description="Sample, interpolate and inspect the generators that the "
-                    "dcgan-lab pipeline trained, read its ablation verdicts, and open its MLflow UI. `dcgan-lab COMMAND --help` "
+                    "dcgan-lab pipeline trained, read its ablation verdicts, run the declared study look by look, and open its MLflow UI. `dcgan-lab COMMAND --help` "
                     "says more.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:

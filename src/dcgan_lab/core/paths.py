@@ -128,8 +128,15 @@ class EvalPaths:
         return self.metrics / "eval.csv"
 
     @property
-    def reference(self) -> Path:  # real data scored the same way
+    def reference(self) -> Path:  # real data scored the same way (the reference stage)
         return self.metrics / "reference.json"
+
+    @property
+    def runs(self) -> Path:  # one file per run, each written by its evaluate@<variant>-<seed> stage
+        return self.metrics / "eval"
+
+    def run(self, variant: str, seed: int | str) -> Path:
+        return self.runs / variant / f"seed{seed}.json"
 
 
 @dataclass(frozen=True)

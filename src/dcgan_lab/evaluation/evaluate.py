@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +22,9 @@ from pathlib import Path
 import torch
 
 from ..core import paths
-from ..core.config import EvaluateConfig, MlflowConfig, Params
+from ..core.config import EvaluateConfig, Params
 from ..core.device import resolve_device
-from ..core.errors import EvaluationError
+from ..core.errors import DataError, EvaluationError
 from ..core.files import atomic_write_text, code_hash, ensure_writable
 from ..core.metrics import BEST, EMA, METRICS, scored_for
 from ..core.progress import Progress
@@ -31,14 +32,15 @@ from ..data.splits import load_split, read_manifest
 from ..gan.checkpoint import has_ema, load_generator, load_meta
 from ..gan.models import Generator
 from ..gan.sampling import generate
-from ..tracking.registry import log_generator, register_best
+from ..tracking.registry import log_generator
 from ..tracking.runs import RunLogger
 from . import classifier
 from .collapse import collapse_reason, collapse_tag, collapse_warnings
 from .fid_infinity import fid_infinity
-from .fidelity import PRC_KWARGS, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
+from .fidelity import (PRC_KWARGS, cache_real_features, cached_files, extractor_kwargs, fidelity_metrics,
+                       reference_cache_name, requested_labels)
 from .per_class import class_groups, intra_diversity, intra_precision_recall, per_class_scores
-from .results import results_table
+from .results import write_results  # noqa: F401 (evaluate wrote them before the report did)
 
 # What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
 SCORES = tuple(k for key, m in METRICS.items() for k in (key, m.spread) if k)
@@ -158,6 +160,37 @@ def check_inputs(variants: list[str], seeds: list[int], classifier_path: Path, m
             load_generator(run.best)
 
 
+def generators_of(run: paths.ModelDir) -> int:
+    """How many generators a run has to score: the last one, its best, its EMA."""
+    return 1 + run.best.exists() + has_ema(run.checkpoint)
+
+
+def score_run(cfg: EvaluateConfig, device: torch.device, name: str, seed: int, real: tuple[torch.Tensor, torch.Tensor],
+              sha: str, classifier_path: Path, models: Path, cache_root: Path | None = None,
+              progress: Progress | None = None) -> dict:
+    """One run's scores: its last generator's, with the best (best_*) and the EMA generator's (ema_*) beside them,
+    each under the same protocol, and the extractor's test accuracy."""
+    run = paths.model_dir(models, name, seed)
+    tick = progress.update if progress else lambda now: None
+    r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device, cache_root)
+    tick(now=f"{name} seed {seed}")
+    if run.best.exists():  # the best generator by quick FID during training, same protocol
+        best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device, cache_root)
+        r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES},
+                 best_collapse=best["collapse"])
+        tick(now=f"{name} seed {seed} best")
+    if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
+        ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device,
+                               cache_root)
+        r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"],
+                 ema_collapse=ema["collapse"])
+        tick(now=f"{name} seed {seed} EMA")
+    accuracy = classifier.classifier_meta(classifier_path).get("test_accuracy")
+    if r["extractor"] == classifier.EXTRACTOR_NAME and accuracy is not None:
+        r["extractor_test_accuracy"] = accuracy  # how good the feature space is, with every score
+    return r
+
+
 def evaluate_runs(
     cfg: EvaluateConfig,
     device: torch.device,
@@ -167,47 +200,27 @@ def evaluate_runs(
     sha: str,
     classifier_path: Path,
     models: Path,
+    cache_root: Path | None = None,
 ) -> dict[str, dict[str, dict]]:
-    """{variant: {"seed<k>": metrics}} for every variant and seed of the ablation."""
-    runs = [(name, seed, paths.model_dir(models, name, seed)) for name in variants for seed in seeds]
-    # Generation and feature extraction per generator: the last one of each run, its best and its EMA.
-    progress = Progress(sum(1 + run.best.exists() + has_ema(run.checkpoint) for _, _, run in runs), "evaluate",
-                        unit="generator")
+    """{variant: {"seed<k>": score_run(...)}} for every variant and seed given."""
+    progress = Progress(sum(generators_of(paths.model_dir(models, name, seed)) for name in variants for seed in seeds),
+                        "evaluate", unit="generator")
     results: dict[str, dict[str, dict]] = {}
-    for name, seed, run in runs:
-        r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device)
-        progress.update(now=f"{name} seed {seed}")
-        if run.best.exists():  # the best generator by quick FID during training, same protocol
-            best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device)
-            r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES},
-                     best_collapse=best["collapse"])
-            progress.update(now=f"{name} seed {seed} best")
-        if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
-            ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device)
-            r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"],
-                     ema_collapse=ema["collapse"])
-            progress.update(now=f"{name} seed {seed} EMA")
-        results.setdefault(name, {})[f"seed{seed}"] = r
+    for name in variants:
+        for seed in seeds:
+            results.setdefault(name, {})[f"seed{seed}"] = score_run(cfg, device, name, seed, real, sha,
+                                                                    classifier_path, models, cache_root, progress)
     progress.close()
     for line in collapse_warnings(results):  # after the progress bar: a line of their own each
         print(line, file=sys.stderr)
     return results
 
 
-def write_results(results: dict[str, dict[str, dict]], out: paths.EvalPaths, reference: dict) -> None:
-    """metrics/eval.json (every run's scores), eval.csv (one row per run) and reference.json."""
-    atomic_write_text(out.results, json.dumps(results, indent=2) + "\n")
-    atomic_write_text(out.table, results_table(results).to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(out.reference, json.dumps(reference, indent=2) + "\n")
-
-
-def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[str, str],
-                mlflow_cfg: MlflowConfig = MlflowConfig()) -> str | None:
+def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[str, str]) -> None:
     """Scores into the MLflow run that trained each (variant, seed): same metric names across runs.
-    Each scored generator is logged as an MLflow model in its run; with mlflow.register the lowest FID
-    becomes a registry version (returned). A run already scored under the same protocol is not scored twice.
+    Each scored generator is logged as an MLflow model in its run (the report registers the lowest FID's, with
+    mlflow.register). A run already scored under the same protocol is not scored twice.
     `tags` (provenance) go to a new run, made only when a model's training run is not in this store."""
-    candidates, client = [], None
     code = code_hash()[:16]
     for name, seed_key, r in ((n, s, r) for n, by_seed in results.items() for s, r in by_seed.items()):
         seed = int(seed_key.removeprefix("seed"))
@@ -230,12 +243,7 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
         if "collapse" in r:  # the mode-collapse alarm: each flagged generator and why, or "none"
             eval_tags["collapse"] = collapse_tag(r)
         logger.set_tags(eval_tags)
-        model_uri = log_generator(logger.client, logger.run_id, run.checkpoint)
-        candidates.append((r["fid"], logger.run_id, model_uri))
-        client = logger.client
-    if mlflow_cfg.register and client is not None:
-        return register_best(client, candidates, mlflow_cfg.model_name)
-    return None
+        log_generator(logger.client, logger.run_id, run.checkpoint)
 
 
 def _scores(r: dict) -> dict[str, float]:
@@ -245,22 +253,50 @@ def _scores(r: dict) -> dict[str, float]:
             if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-def evaluate_stage(params: Params, data_dir: Path, classifier_dir: Path, models: Path, out: paths.EvalPaths,
-                   tags: dict[str, str]) -> tuple[dict, dict, str | None]:
-    """The evaluate stage: score every run of `ablation`, write eval.json/eval.csv/reference.json, and log
-    the scores and generators to each run's MLflow record. Returns (results, reference, registered version)."""
+def reference_stage(params: Params, data_dir: Path, classifier_dir: Path, out: paths.EvalPaths,
+                    features: Path) -> dict:
+    """The reference stage: what the real split scores against itself (reference.json: the real-vs-real floor, IS of
+    real images), and its features in torch-fidelity's cache under `features`, which every evaluate@ stage reads."""
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)
-    ensure_writable(out.metrics)
+    classifier.load_classifier(classifier_path)
+    ensure_writable(out.metrics, features.parent)
+    (images, _), sha = load_real(cfg, data_dir)
+    images = images if cfg.n_real is None else images[: cfg.n_real]
+    kwargs = extractor_kwargs(cfg, classifier_path)
+    if features.exists():  # only this split's features under this extractor: nothing stale beside them
+        shutil.rmtree(features)
+    features.mkdir(parents=True)
+    cache_real_features(images, kwargs, cfg, device, reference_cache_name(kwargs, sha, len(images)), features)
+    reference = real_reference(images, cfg, classifier_path, device)
+    atomic_write_text(out.reference, json.dumps(reference, indent=2) + "\n")
+    return reference
+
+
+def check_features(cfg: EvaluateConfig, data_dir: Path, classifier_path: Path, features: Path) -> tuple:
+    """The real split and its sha256, once the reference stage's cached features of it (under this extractor and
+    subset) are found in `features`: an evaluate@ stage reads them and never extracts the real split itself."""
     real, sha = load_real(cfg, data_dir)
-    check_inputs(list(params.ablation.variants), list(params.ablation.seeds), classifier_path, models)
-    results = evaluate_runs(cfg, device, list(params.ablation.variants), list(params.ablation.seeds), real, sha,
-                            classifier_path, models)
-    accuracy = classifier.classifier_meta(classifier_path).get("test_accuracy")
-    for r in (r for by_seed in results.values() for r in by_seed.values()):
-        if r["extractor"] == classifier.EXTRACTOR_NAME and accuracy is not None:
-            r["extractor_test_accuracy"] = accuracy  # how good the feature space is, with every score
-    reference = real_reference(real[0], cfg, classifier_path, device)
-    write_results(results, out, reference)
-    version = log_results(results, models, tags, mlflow_cfg=params.mlflow)
-    return results, reference, version
+    n_real = len(real[0]) if cfg.n_real is None else min(cfg.n_real, len(real[0]))
+    name = reference_cache_name(extractor_kwargs(cfg, classifier_path), sha, n_real)
+    if not cached_files(name, features):
+        raise DataError(f"{features}: no cached features of the {cfg.real_split} split under this extractor "
+                        f"({name}); run `dvc repro reference` first")
+    return real, sha
+
+
+def evaluate_run_stage(params: Params, name: str, seed: int, data_dir: Path, classifier_dir: Path, models: Path,
+                       out: paths.EvalPaths, features: Path, tags: dict[str, str]) -> dict:
+    """An evaluate@<variant>-<seed> stage: score one run (its last, best and EMA generators), write
+    metrics/eval/<variant>/seed<k>.json, and log the scores and the generator to the run's MLflow record."""
+    cfg, device = params.evaluate, resolve_device(params.train.device)
+    classifier_path = paths.classifier_checkpoint(classifier_dir)
+    target = out.run(name, seed)
+    ensure_writable(target.parent)
+    check_inputs([name], [seed], classifier_path, models)  # the classifier first: its checksum names the features
+    real, sha = check_features(cfg, data_dir, classifier_path, features)
+    results = evaluate_runs(cfg, device, [name], [seed], real, sha, classifier_path, models, features)
+    r = results[name][f"seed{seed}"]
+    atomic_write_text(target, json.dumps(r, indent=2) + "\n")
+    log_results(results, models, tags)
+    return r

@@ -177,6 +177,24 @@ def fidelity_metrics(
     return {**{k: float(v) for k, v in out.items()}, "kid_subset_size": tf["kid_subset_size"]}, features[0], features[1]
 
 
+def cache_real_features(real: torch.Tensor, kwargs: dict, cfg: EvaluateConfig, device: torch.device, cache_name: str,
+                        cache_root: Path) -> list[Path]:
+    """Extract the real split's features and their FID statistics into torch-fidelity's cache under `cache_name`,
+    as fidelity_metrics would on its first call (same layers, same files), so that every later call only reads
+    them. Returns the cached files."""
+    tf = _calculate_metrics_args(real[:0], real, kwargs, cfg, device, cache_name, cache_root)
+    layers = {m: kwargs[f"feature_layer_{m}"] for m in ("isc", "fid", "kid", "prc") if tf[m]}
+    extractor = tf_utils.create_feature_extractor(kwargs["feature_extractor"], sorted(set(layers.values())), **tf)
+    features = tf_utils.extract_featuresdict_from_input_id_cached(2, extractor, **tf)
+    metric_fid.fid_featuresdict_to_statistics_cached(features, cache_name, extractor, layers["fid"], **tf)
+    return cached_files(cache_name, cache_root)
+
+
+def cached_files(cache_name: str, cache_root: Path) -> list[Path]:
+    """The files torch-fidelity keeps under `cache_name`: the real split's features per layer, its FID statistics."""
+    return sorted(Path(cache_root).glob(f"{cache_name}-*"))
+
+
 class QuickFID:
     """FID of a few samples against a fixed held-out set, to pick the best generator during training.
 

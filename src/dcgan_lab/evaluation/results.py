@@ -11,8 +11,12 @@ why that generator was flagged.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
+from ..core import paths
+from ..core.files import atomic_write_text
 from ..core.metrics import BEST, EMA
 
 # The generators evaluate scores per run, as the alarm names them, with the prefix of their keys in eval.json.
@@ -36,3 +40,10 @@ def collapse_flags(result: dict) -> list[tuple[str, str]]:
     """(generator, reason) for each generator of one run that the mode-collapse alarm flagged, in GENERATORS' order."""
     return [(generator, result[f"{prefix}collapse"]) for generator, prefix in GENERATORS.items()
             if result.get(f"{prefix}collapse")]
+
+
+def write_results(results: dict[str, dict[str, dict]], out: paths.EvalPaths) -> None:
+    """metrics/eval.json (every run's scores, {variant: {"seed<k>": scores}}) and eval.csv (one row per run): the
+    report's aggregate of the per-run files, so `dvc exp show` and `dvc metrics diff` see every run in one place."""
+    atomic_write_text(out.results, json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out.table, results_table(results).to_csv(index=False, float_format="%.6g"))

@@ -19,7 +19,7 @@ from ..core.config import AblationConfig, Params
 from ..core.errors import ConfigError, DataError, reason
 from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
-from ..evaluation.results import results_table
+from ..evaluation.results import results_table, write_results
 from . import stats, verdicts
 from .alarms import collapse_line
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
@@ -268,37 +268,44 @@ def _read_json(path: Path) -> dict:
 NEWEST_KEYS = {"intra_fid": "per-class FID", "collapse": "mode-collapse flag"}  # what an older evaluate lacks
 
 
-def _read_results(path: Path) -> dict:
-    """eval.json, every run of it with its per-class FIDs and collapse flags: an older evaluate's is refused."""
-    results = _read(path, _read_json, "evaluate")
-    for key, what in NEWEST_KEYS.items():
-        old = [f"{v} {s}" for v, by_seed in results.items() for s, r in by_seed.items() if key not in r]
-        if old:
-            raise DataError(f"{path}: written by an older evaluate ({old[0]} has no {what}, {key}); "
-                            f"rerun `dvc repro evaluate`")
+def _read_results(eval_paths: paths.EvalPaths, variants: list[str], seeds: list[int]) -> dict:
+    """Every run's scores, {variant: {"seed<k>": scores}}, from the evaluate@<variant>-<seed> stages' files, each
+    with its per-class FIDs and collapse flags: an older evaluate's is refused."""
+    results: dict[str, dict[str, dict]] = {}
+    for v in variants:
+        for s in seeds:
+            path, stage = eval_paths.run(v, s), f"evaluate@{v}-{s}"
+            r = _read(path, _read_json, stage)
+            for key, what in NEWEST_KEYS.items():
+                if key not in r:
+                    raise DataError(f"{path}: written by an older evaluate (no {what}, {key}); "
+                                    f"rerun `dvc repro {stage}`")
+            results.setdefault(v, {})[f"seed{s}"] = r
     return results
 
 
 def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Path, models: Path,
                  out: paths.ReportPaths, tags: dict[str, str]) -> str:
-    """The report stage: ablation.{csv,json,md}, the figures, and an MLflow run named "ablation".
+    """The report stage: eval.json and eval.csv (every run's scores in one place), ablation.{csv,json,md}, the
+    figures, an MLflow run named "ablation", and with mlflow.register the lowest-FID generator registered.
     Every input is read before the first output is written. Returns the markdown report."""
-    results = _read_results(results_dir.results)
-    variants = [v for v in params.ablation.variants if v in results]
-    runs = [(v, s) for v in variants for s in params.ablation.seeds]
+    variants, seeds = list(params.ablation.variants), list(params.ablation.seeds)
+    results = _read_results(results_dir, variants, seeds)
+    runs = [(v, s) for v in variants for s in seeds]
     losses = {f"{v}-seed{s}": _read(paths.losses_file(train_metrics, v, s), pd.read_csv, f"train@{v}-{s}")
               for v, s in runs}
     grids = {(v, s): paths.model_dir(models, v, s).samples for v, s in runs}
     run_files = [paths.model_dir(models, v, s).mlflow_run for v, s in runs]
     for (v, s), path in [*grids.items(), *zip(runs, run_files)]:
         _read(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
-    table = results_table({v: results[v] for v in variants})
+    reference = _read(results_dir.reference, _read_json, "reference")
+    table = results_table(results)
     study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
     ensure_writable(out.metrics, out.plots)
-    reference = _read(results_dir.reference, _read_json, "evaluate") if results_dir.reference.exists() else None
     markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants),
                                collapse_line(results, variants))
     summary_out = summary_json(study)
+    write_results(results, results_dir)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(out.summary, json.dumps(summary_out, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out.markdown, markdown)
@@ -308,4 +315,9 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     plot_losses(losses, figures["losses"])
     side_by_side(grids, figures["samples"])
     log_report(summary_out, run_files, [out.markdown, out.table, *figures.values()], tags)
+    if params.mlflow.register:
+        from ..tracking.registry import register_lowest_fid  # torch and MLflow models: only when registering
+
+        version = register_lowest_fid(results, models, params.mlflow.model_name, tags)
+        print(f"registered the lowest-FID generator as {params.mlflow.model_name} version {version}")
     return markdown

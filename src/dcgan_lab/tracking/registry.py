@@ -129,3 +129,22 @@ def register_best(client, candidates: list[tuple[float, str, str]], name: str) -
     version = mlflow.register_model(model_uri, name, tags={"fid": f"{fid:.6g}"})
     client.set_tag(run_id, "model.registered", f"{name}/{version.version}")
     return str(version.version)
+
+
+def register_lowest_fid(results: dict[str, dict[str, dict]], models: Path, name: str, tags: dict[str, str]
+                        ) -> str | None:
+    """Register the generator of the run with the lowest FID among `results` ({variant: {"seed<k>": scores}}) as a
+    new version of `name` (register_best); each run's logged model (evaluate logged it) is looked up, not logged
+    again. `tags`: provenance for a run made only when a model's training run is not in this store."""
+    from ..core import paths
+    from .runs import RunLogger
+
+    candidates, client = [], None
+    for variant, by_seed in results.items():
+        for seed_key, r in by_seed.items():
+            seed = int(seed_key.removeprefix("seed"))
+            run = paths.model_dir(models, variant, seed)
+            logger = RunLogger.resume(run.mlflow_run, variant, seed, tags)
+            candidates.append((r["fid"], logger.run_id, log_generator(logger.client, logger.run_id, run.checkpoint)))
+            client = logger.client
+    return register_best(client, candidates, name) if client is not None else None
