@@ -128,6 +128,13 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
     text = client.download_artifacts(report_run.info.run_id, "report/verdicts.txt", str(dst / "tmp-artifacts"))
     assert open(text).read().splitlines()[1:] == [verdicts["final_vs_radford"]["sentence"]]
     assert "final.fid_mean" in report_run.data.metrics
+    assert {"final.ema_fid_ci_low", "final.ema_fid_ci_high"} <= set(report_run.data.metrics)  # the primary's interval
+    from dcgan_lab.core.params import parse_params
+    from dcgan_lab.tracking.provenance import split_sha256s, study_id
+
+    ablation = parse_params(yaml.safe_load((dst / "params.yaml").read_text())).ablation
+    study = study_id(ablation, split_sha256s(dst / "data/prepared"))
+    assert {r.data.tags["study"] for r in all_runs} == {study}  # what the MLflow UI groups a study's runs on
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.params["variant.name"] == r.data.tags["variant"] and r.data.params["train.batch_size"] == "32"

@@ -194,3 +194,35 @@ def test_a_run_file_missing_or_from_an_older_evaluate_names_its_stage_and_nothin
         report()
     assert [p.name for p in metrics.iterdir()] == ["eval"] and not (tmp_path / "plots").exists()
 
+
+def test_log_report_tags_the_study_on_every_run_and_logs_each_variants_interval(tmp_path, monkeypatch):
+    """What the MLflow UI groups and charts on, in a real sqlite store: every member run tagged with its
+    variant and seed (by train, as RunLogger.start does) and its study (by the report), and the ablation run
+    with the study, each variant's mean and 95% interval of the primary, and the verdicts."""
+    from dcgan_lab.reporting.report import log_report
+    from dcgan_lab.tracking.runs import RunLogger
+    from dcgan_lab.tracking.store import experiment_id, open_client, tracking_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(tmp_path))
+    run_files = []
+    for v in VARIANTS:
+        for s in (0, 1, 2):
+            run_files.append(tmp_path / f"{v}-{s}.json")
+            RunLogger.start(v, s, {"variant.name": v, "seed": s}, {}, root=tmp_path).save_run_file(run_files[-1])
+    summary = summary_json(study())
+    ablation = log_report(summary, run_files, [], {"study": "0123456789"})
+
+    client = open_client(tracking_uri(tmp_path))
+    members = client.search_runs([experiment_id(client, tmp_path)], "tags.ablation_run_id != ''")
+    assert sorted((r.data.tags["variant"], r.data.tags["seed"], r.data.tags["study"]) for r in members) == [
+        (v, str(s), "0123456789") for v in VARIANTS for s in (0, 1, 2)]
+    run = client.get_run(ablation).data
+    assert run.tags["study"] == "0123456789" and run.tags["verdict.final_vs_baseline"] == "final better"
+    row = study().summary.query("variant == 'baseline' and metric == 'fid'").iloc[0]  # the report's t-interval
+    assert (run.metrics["baseline.fid_ci_low"], run.metrics["baseline.fid_ci_high"]) == pytest.approx(
+        (row["mean"] - row["ci95"], row["mean"] + row["ci95"]), abs=1e-5)
+    for v in VARIANTS:
+        mean, half = summary[v]["fid_mean"], summary[v]["fid_ci95"]
+        assert [run.metrics[f"{v}.fid_{k}"] for k in ("mean", "ci_low", "ci_high")] == pytest.approx(
+            [mean, mean - half, mean + half])
+    assert not any(k.endswith(("kid_ci_low", "is_ci_low")) for k in run.metrics)  # the primary's interval only

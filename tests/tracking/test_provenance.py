@@ -3,13 +3,18 @@ the params it changed."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
-from dcgan_lab.tracking.provenance import changed_params, experiment_tags, format_changes, run_tags, system_tags
+from dcgan_lab.core.config import AblationConfig
+from dcgan_lab.core.errors import DataError
+from dcgan_lab.tracking.provenance import (changed_params, experiment_tags, format_changes, run_tags, split_sha256s,
+                                           study_id, system_tags)
 
 
 def test_changed_params_names_changed_added_and_removed_keys():
@@ -65,3 +70,28 @@ def test_changed_params_compare_the_file_the_stage_read_wherever_it_lives_in_the
     (tmp_path / "untracked.yaml").write_text(yaml.safe_dump({"train": {"epochs": 9}}))
     assert experiment_tags({}, tmp_path, Path("untracked.yaml")) == {"git_commit": base}  # no version to compare
     assert experiment_tags({}, tmp_path.parent / "nowhere", Path("params.yaml")) == {}  # not a git repository
+
+
+def test_the_study_id_names_the_design_and_the_data_not_the_seeds():
+    design, data = AblationConfig(), {"train": "a" * 64, "test": "b" * 64}
+    sid = study_id(design, data)
+    assert len(sid) == 10 and int(sid, 16) >= 0  # short, hex
+    assert study_id(AblationConfig(), dict(reversed(data.items()))) == sid  # stable: same design, same data
+    assert study_id(AblationConfig(seeds=(0, 1, 2, 3, 4)), data) == sid  # more seeds: the same study, extended
+    changed = [AblationConfig(margin=2.0), AblationConfig(primary="fid"), AblationConfig(alpha=0.01),
+               AblationConfig(variants=("radford", "final"))]
+    ids = {study_id(c, data) for c in changed} | {study_id(design, {**data, "test": "c" * 64}),
+                                                    study_id(design, {"train": "a" * 64})}
+    assert len(ids) == 6 and sid not in ids  # another margin, primary, alpha, variants or data: another study
+
+
+def test_split_sha256s_reads_the_manifest_and_a_missing_one_says_which_stage_makes_it(tmp_path):
+    (tmp_path / "manifest.json").write_text(json.dumps({"splits": {"train": {"n": 2, "sha256": "aa"},
+                                                                   "test": {"n": 1, "sha256": "bb"}}}))
+    assert split_sha256s(tmp_path) == {"train": "aa", "test": "bb"}
+    with pytest.raises(DataError, match=r"manifest\.json: not found; run `dvc repro prepare` first$"):
+        split_sha256s(tmp_path / "nowhere")
+    (tmp_path / "manifest.json").write_text("{}")
+    with pytest.raises(DataError, match=r"manifest\.json: unreadable \(KeyError: it has no 'splits' entry\); "
+                                        r"rerun `dvc repro prepare`$"):
+        split_sha256s(tmp_path)

@@ -217,13 +217,20 @@ def report_text(summary: dict) -> list[str]:
 
 
 def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], tags: dict[str, str]) -> str:
-    """One MLflow run named "ablation": per-variant means as metrics, each verdict as a tag and the stored
-    sentences as a text artifact, the report and figures as artifacts; its members get a tag pointing to it."""
+    """One MLflow run named "ablation": per-variant means as metrics (and the primary's 95% t-interval as
+    `<variant>.<primary>_ci_low`, `_ci_high`), each verdict as a tag and the stored sentences as a text artifact,
+    the report and figures as artifacts; its members (tagged `variant` and `seed` by train) get a tag pointing to
+    it and the `study` tag of `tags` (provenance.study_id): what the MLflow UI's "Group by" groups them on."""
     from ..tracking.runs import RunLogger
 
     logger = RunLogger.start("ablation", None, {}, tags, run_name="ablation")
-    numbers = {f"{v}.{k}": x for v, entry in summary.items() if v not in ("design", "verdicts", "exploratory")
-               for k, x in entry.items() if isinstance(x, (int, float))}
+    variants = {v: entry for v, entry in summary.items() if v not in ("design", "verdicts", "exploratory")}
+    numbers = {f"{v}.{k}": x for v, entry in variants.items() for k, x in entry.items() if isinstance(x, (int, float))}
+    primary = short(summary["design"]["primary"])
+    for v, entry in variants.items():
+        if f"{primary}_ci95" in entry:  # one seed: a mean, no interval
+            mean, half = entry[f"{primary}_mean"], entry[f"{primary}_ci95"]
+            numbers.update({f"{v}.{primary}_ci_low": mean - half, f"{v}.{primary}_ci_high": mean + half})
     logger.log_metrics([numbers], [0])
     design = {f"design.{k}": str(v) for k, v in summary["design"].items()}
     logger.set_tags({**design, **{f"verdict.{name}": entry["outcome"] for name, entry in summary["verdicts"].items()}})
@@ -233,7 +240,7 @@ def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], ta
     members = []
     for run_file in member_runs:
         member = RunLogger(json.loads(Path(run_file).read_text())["run_id"], logger.client.tracking_uri)
-        member.set_tags({"ablation_run_id": logger.run_id})
+        member.set_tags({"ablation_run_id": logger.run_id, **({"study": tags["study"]} if "study" in tags else {})})
         members.append(member.run_id)
     logger.set_tags({"ablation_members": ",".join(members)})
     logger.finish()

@@ -3,19 +3,26 @@
 DVC sets DVC_EXP_NAME and DVC_EXP_BASELINE_REV for every stage of `dvc exp run` (also queued ones,
 which run in temp copies under .dvc/tmp/exps/ whose HEAD is a DVC-internal commit), so the baseline
 rev names the code, and the params that differ from the baseline's params.yaml name the experiment.
+
+The `study` tag (study_id) names the question the report answers, so that the MLflow UI can group a study's
+runs across pipeline runs and DVC experiments: the declared design and the data, not the seeds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import subprocess
 from pathlib import Path
 
 from ..core import paths
-from ..core.params import flatten, read_raw
+from ..core.config import AblationConfig
+from ..core.errors import DataError, reason
+from ..core.params import flatten, read_raw, to_dict
 
 MAX_TAG = 5000  # MLflow caps tag values at 8000 characters
+STUDY_ID_LENGTH = 10  # hex digits: a short name for a person to read, compare and filter on
 
 
 def git(args: list[str], cwd: Path | None = None) -> str | None:
@@ -48,6 +55,26 @@ def manifest_sha256(data_dir: Path) -> str | None:
     """sha256 of the prepared data set's manifest (it holds every split's sha256), if prepared."""
     path = paths.manifest_file(data_dir)
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def split_sha256s(data_dir: Path) -> dict[str, str]:
+    """{split: sha256} from the prepared data set's manifest."""
+    path = paths.manifest_file(data_dir)
+    try:
+        return {name: split["sha256"] for name, split in json.loads(path.read_text())["splits"].items()}
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; run `dvc repro prepare` first") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{path}: unreadable ({reason(exc)}); rerun `dvc repro prepare`") from exc
+
+
+def study_id(ablation: AblationConfig, splits: dict[str, str]) -> str:
+    """The study's short id, the MLflow tag `study`: a hash of the declared design (every `ablation` param but
+    `seeds`, so more seeds extend the same study, and a param added later counts without a change here) and of
+    the data (each split's sha256, `splits` as split_sha256s gives them)."""
+    design = {k: v for k, v in to_dict(ablation).items() if k != "seeds"}
+    text = json.dumps({"ablation": design, "data": splits}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:STUDY_ID_LENGTH]
 
 
 def changed_params(current: dict, baseline: dict) -> dict[str, object]:
