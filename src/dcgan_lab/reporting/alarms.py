@@ -1,6 +1,6 @@
 """The report's mode-collapse line: which scored generators evaluate flagged, with its reasons as eval.json
 stores them (evaluation/collapse.py words them), or that none was. Nothing is recomputed here; an eval.json
-without the flags is refused before this (report._read_results)."""
+without the flags is refused before this (inputs.read_results)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..core import paths
 from ..core.config import AblationConfig, Params
-from ..core.errors import ConfigError, DataError, reason
+from ..core.errors import ConfigError
 from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table, write_results
@@ -24,6 +24,7 @@ from . import stats, verdicts
 from .alarms import collapse_line
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
+from .inputs import protocol_of, read_input, read_json, read_results
 
 
 class Study:
@@ -247,65 +248,21 @@ def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], ta
     return logger.run_id
 
 
-def protocol_of(results: dict) -> dict:
-    """How the scores were measured, from the first result (every result of a run shares it)."""
-    first = next(iter(next(iter(results.values())).values()))
-    protocol = {k: first[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
-                                      "kid_subset_size")}
-    protocol["sample seed"] = protocol.pop("seed")
-    if "extractor_test_accuracy" in first:
-        protocol["extractor test accuracy"] = first["extractor_test_accuracy"]
-    return protocol
-
-
-def _read(path: Path, read, stage: str):
-    """An input of the report, read by `read`; missing or unreadable is one line saying which stage makes it."""
-    try:
-        return read(path)
-    except FileNotFoundError:
-        raise DataError(f"{path}: not found; run `dvc repro {stage}` first") from None
-    except (OSError, ValueError, KeyError) as exc:  # pandas' and json's parse errors are ValueErrors
-        raise DataError(f"{path}: unreadable ({reason(exc)}); rerun `dvc repro {stage}`") from exc
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
-
-
-NEWEST_KEYS = {"intra_fid": "per-class FID", "collapse": "mode-collapse flag"}  # what an older evaluate lacks
-
-
-def _read_results(eval_paths: paths.EvalPaths, variants: list[str], seeds: list[int]) -> dict:
-    """Every run's scores, {variant: {"seed<k>": scores}}, from the evaluate@<variant>-<seed> stages' files, each
-    with its per-class FIDs and collapse flags: an older evaluate's is refused."""
-    results: dict[str, dict[str, dict]] = {}
-    for v in variants:
-        for s in seeds:
-            path, stage = eval_paths.run(v, s), f"evaluate@{v}-{s}"
-            r = _read(path, _read_json, stage)
-            for key, what in NEWEST_KEYS.items():
-                if key not in r:
-                    raise DataError(f"{path}: written by an older evaluate (no {what}, {key}); "
-                                    f"rerun `dvc repro {stage}`")
-            results.setdefault(v, {})[f"seed{s}"] = r
-    return results
-
-
 def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Path, models: Path,
                  out: paths.ReportPaths, tags: dict[str, str]) -> str:
     """The report stage: eval.json and eval.csv (every run's scores in one place), ablation.{csv,json,md}, the
     figures, an MLflow run named "ablation", and with mlflow.register the lowest-FID generator registered.
     Every input is read before the first output is written. Returns the markdown report."""
     variants, seeds = list(params.ablation.variants), list(params.ablation.seeds)
-    results = _read_results(results_dir, variants, seeds)
+    results = read_results(results_dir, variants, seeds)
     runs = [(v, s) for v in variants for s in seeds]
-    losses = {f"{v}-seed{s}": _read(paths.losses_file(train_metrics, v, s), pd.read_csv, f"train@{v}-{s}")
+    losses = {f"{v}-seed{s}": read_input(paths.losses_file(train_metrics, v, s), pd.read_csv, f"train@{v}-{s}")
               for v, s in runs}
     grids = {(v, s): paths.model_dir(models, v, s).samples for v, s in runs}
     run_files = [paths.model_dir(models, v, s).mlflow_run for v, s in runs]
     for (v, s), path in [*grids.items(), *zip(runs, run_files)]:
-        _read(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
-    reference = _read(results_dir.reference, _read_json, "reference")
+        read_input(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
+    reference = read_input(results_dir.reference, read_json, "reference")
     table = results_table(results)
     study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
     ensure_writable(out.metrics, out.plots)
