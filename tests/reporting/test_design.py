@@ -30,6 +30,17 @@ def test_power_is_the_noncentral_t_and_grows_with_seeds():
     assert power(3, 0.0, 1.0, 0.05) == 1.0  # no noise: any true difference is found
 
 
+def test_power_at_a_small_level_and_few_seeds_is_the_t_tests_not_the_normal_limit():
+    """scipy gives NaN for the far side's tail here (about 0): only that side falls back on the normal limit."""
+    level, nc = 0.000929, 1.0 / (0.3 / math.sqrt(5))
+    crit = st.t.ppf(1 - level / 2, 4)
+    assert power(5, 0.3, 1.0, level) == pytest.approx(st.nct.sf(crit, 4, nc))  # 0.424, not the z test's 0.093
+    rng = np.random.default_rng(0)  # and re-simulated, to 3 SE of 100,000 draws
+    d = rng.normal(1.0, 0.3, (100000, 5))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(5))
+    assert abs((np.abs(t) > crit).mean() - power(5, 0.3, 1.0, level)) <= 3 * math.sqrt(0.25 / 100000)
+
+
 def test_unpaired_power_is_the_two_sample_t():
     n, sd, margin, level = 8, 0.5, 0.6, 0.05
     df, nc = 2 * n - 2, margin / (sd * math.sqrt(2 / n))

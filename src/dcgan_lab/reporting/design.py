@@ -43,10 +43,13 @@ def power(n, sd, margin: float, level: float, is_paired: bool = True) -> np.ndar
     nc = margin / np.where(se > 0, se, 1.0)
     crit = st.t.ppf(1 - level / 2, df)
     with np.errstate(invalid="ignore"):
-        exact = st.nct.sf(crit, df, nc) + st.nct.cdf(-crit, df, nc)
-    # scipy's noncentral t gives NaN far in its tail (large nc and df): the normal limit is exact enough there
-    limit = st.norm.sf(crit - nc) + st.norm.cdf(-crit - nc)
-    return np.where(se > 0, np.where(np.isfinite(exact), exact, limit), 1.0)
+        upper, lower = st.nct.sf(crit, df, nc), st.nct.cdf(-crit, df, nc)
+    # scipy's noncentral t gives NaN far in a tail (large nc and df; or the side away from nc, where the chance is
+    # ~0): each tail on its own falls back on its normal limit, exact enough there. (Both falling back when only
+    # the negligible side was NaN gave z-test power at 4 df: 0.09 for 0.42 at n 5, sd 0.3, level 0.00093.)
+    upper = np.where(np.isfinite(upper), upper, st.norm.sf(crit - nc))
+    lower = np.where(np.isfinite(lower), lower, st.norm.cdf(-crit - nc))
+    return np.where(se > 0, upper + lower, 1.0)
 
 
 def sd_upper(sd, df, confidence: float = SD_CONFIDENCE):
