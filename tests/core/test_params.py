@@ -18,7 +18,8 @@ def test_real_params_file_loads_with_its_variants():
     assert (radford.g_activation, radford.g_batch_norm, radford.d_batch_norm, radford.d_spectral_norm,
             radford.augment.enabled) == ("relu", True, True, False, False)
     assert p.data.pixel_range == (-1.0, 1.0)  # hence G's tanh output
-    assert p.ablation.variants == ("radford", "baseline", "improved", "final") and p.ablation.seeds == (10, 11, 12, 13, 14)
+    assert p.ablation.variants == ("radford", "baseline", "improved", "final")
+    assert p.ablation.seeds == (10, 11, 12, 13, 14)
     # fresh seeds (0-2 were the pilot that chose the design), decided at 5 and, where still open, at 10
     assert (p.ablation.looks, p.ablation.seed_sequence) == ((5, 10), tuple(range(10, 20)))
     base, improved, final = (p.variants[name] for name in ("baseline", "improved", "final"))
