@@ -224,7 +224,7 @@ def test_at_5_of_10_seeds_a_comparison_still_open_says_so_and_names_the_next_loo
 
 def test_seeds_short_of_the_next_look_are_not_used_and_before_the_first_every_comparison_is_open():
     seven = render_markdown(sequential_study(7), {})
-    assert "- Seeds 15, 16 are run but not used: short of the next look's 10." in seven
+    assert "- Seeds 15, 16 are run but no verdict uses them: short of the next look's 10 (the exploratory" in seven
     assert "seeds 17–19 of `ablation.seed_sequence`" in seven
     s = sequential_study(3)
     assert [v.verdict for v in s.verdicts] == ["open"] and summary_json(s)["looks"] == {}

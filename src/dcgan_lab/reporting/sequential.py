@@ -140,7 +140,8 @@ def _look_lines(d: Design, looks: list[Look], verdicts: list[Verdict], seeds_run
     unused = [s for s in seeds_run if s not in (looks[-1].seeds if looks else ())]
     if unused:
         why = f"short of the next look's {following}" if following else "beyond the last look"
-        lines.append(f"- Seeds {_span(unused)} are run but not used: {why}.")
+        lines.append(f"- Seeds {_span(unused)} are run but no verdict uses them: {why} (the exploratory and "
+                     f"per-variant tables below do).")
     return lines
 
 

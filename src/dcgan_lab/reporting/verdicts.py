@@ -150,8 +150,7 @@ def primary_family(table: pd.DataFrame, pairs: Sequence[tuple[str, str]], design
     """The verdict of every pair on design.primary; m = the pairs that can be tested (2+ seeds on each side).
     `fid_inf`: the primary's FID∞ key (core.metrics), whose differences may add a note."""
     samples = [(v, o, _Sample.of(table, v, o, design.primary)) for v, o in pairs]
-    m = sum(min(len(s.a), len(s.b)) >= 2 for _, _, s in samples)
-    design = replace(design, m=max(m, 1))
+    design = replace(design, m=max(testable(table, pairs, design.primary), 1))
     return design, [_verdict(v, o, s, design, table, fid_inf) for v, o, s in samples]
 
 
