@@ -16,7 +16,7 @@ POWER = 0.80  # the seed estimate's target power
 SD_CONFIDENCE = 0.90  # the upper confidence bound on the SD that the seed estimate uses
 MAX_SEEDS = 1000  # above this the estimate says "more than 1000"
 BOUNDARY_DRAWS = 10_000  # null studies per unit of 1 / rate: the boundary's Monte Carlo error is about 1% of it
-MAX_BOUNDARY_DRAWS = 4_000_000  # (about 1 s; from rate 0.0025 down the error grows towards 2%)
+MAX_BOUNDARY_VALUES = 8_000_000  # t statistics held at once (64 MB): 4 million studies of 2 looks, about 1 s
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def pocock_level(looks: tuple[int, ...], rate: float, two_sided: bool = True, se
     process."""
     if len(looks) == 1:
         return rate
-    n_draws = int(min(BOUNDARY_DRAWS / rate, MAX_BOUNDARY_DRAWS))
+    n_draws = int(min(BOUNDARY_DRAWS / rate, MAX_BOUNDARY_VALUES / len(looks)))  # fewer: a wider safety margin
     t = null_t_paths(looks, n_draws, seed)
     t = np.abs(t) if two_sided else t
     df = np.asarray(looks, dtype=float) - 1

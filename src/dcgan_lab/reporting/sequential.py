@@ -17,9 +17,8 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from . import stats
+from . import stats, verdicts
 from .design import Design, next_look
-from . import verdicts
 from .verdicts import Verdict, testable, verdict_of
 
 DECIDED = ("better", "equivalent")
@@ -88,39 +87,36 @@ def design_json(design: Design) -> dict[str, Any]:
                                                         per_comparison_alpha=round(design.share, 6)))
 
 
-def design_lines(design: Design, control: str, looks: list[Look], verdicts: list[Verdict], seeds_run: list[int],
+def design_lines(d: Design, control: str, looks: list[Look], family: list[Verdict], seeds_run: list[int],
                  seed_sequence: Sequence[int]) -> list[str]:
     """The report's design section for a sequential design, after its primary endpoint and margin: the family, the
     looks and their boundary, what each look reached decided, and the seeds the next look needs."""
-    d = design
     level, tost, share = f"{d.level:.2g}", f"{d.tost_level:.2g}", f"{d.share:.2g}"
-    looks_text = " and ".join([", ".join(map(str, d.looks[:-1])), str(d.looks[-1])] if len(d.looks) > 1 else
-                              [str(d.looks[0])])
-    lines = [f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the control, "
-             f"{control}, and each later variant vs each earlier one) and over all looks: each comparison may spend "
-             f"alpha/m = {share} (Bonferroni) over all its looks together.",
-             f"- Sequential design (`ablation.looks`): looks at {looks_text} seeds per variant, each on the first "
-             f"seeds of `ablation.seeds` as listed. Boundary: every look tests each comparison still open at one "
-             f"nominal level, {level} two-sided for \"better\" and {tost} for each of TOST's one-sided tests, "
-             f"calibrated for the paired t at these looks (Pocock-type) so that a comparison's chance of a false "
-             f"\"better\", or of a false \"equivalent\", at any look is alpha/m = {share}.",
-             f"- Seeds run: {', '.join(map(str, seeds_run))} ({len(seeds_run)} per variant).",
-             *_look_lines(d, looks, verdicts, seeds_run, seed_sequence), "",
-             f"Difference = first − second. \"A better\": at a look, its {stats.fmt_pct(1 - d.level)} repeated "
-             f"confidence interval excludes 0. \"Equivalent within ±Δ\": TOST at {tost} per side, its "
-             f"{stats.fmt_pct(1 - 2 * d.tost_level)} interval inside ±Δ. Neither: \"open\" until the next look, "
-             f"\"inconclusive\" at the last, with the seeds a new fixed-design study would need for 80% power to "
-             f"find a true difference of Δ. The primary family's error rate is controlled over all looks: with "
-             f"probability at least {1 - d.alpha:.0%} every verdict below is right (tests/reporting/test_verdicts.py "
-             f"checks it by simulation). Seeds added by hand until something passes would not keep it."]
-    return lines
+    looks_text = f"{', '.join(map(str, d.looks[:-1]))} and {d.looks[-1]}" if len(d.looks) > 1 else str(d.looks[0])
+    return [f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the control, "
+            f"{control}, and each later variant vs each earlier one) and over all looks: each comparison may spend "
+            f"alpha/m = {share} (Bonferroni) over all its looks together.",
+            f"- Sequential design (`ablation.looks`): looks at {looks_text} seeds per variant, each on the first "
+            f"seeds of `ablation.seeds` as listed. Boundary: every look tests each comparison still open at one "
+            f"nominal level, {level} two-sided for \"better\" and {tost} for each of TOST's one-sided tests, "
+            f"calibrated for the paired t at these looks (Pocock-type) so that a comparison's chance of a false "
+            f"\"better\", or of a false \"equivalent\", at any look is alpha/m = {share}.",
+            f"- Seeds run: {', '.join(map(str, seeds_run))} ({len(seeds_run)} per variant).",
+            *_look_lines(d, looks, family, seeds_run, seed_sequence), "",
+            f"Difference = first − second. \"A better\": at a look, its {stats.fmt_pct(1 - d.level)} repeated "
+            f"confidence interval excludes 0. \"Equivalent within ±Δ\": TOST at {tost} per side, its "
+            f"{stats.fmt_pct(1 - 2 * d.tost_level)} interval inside ±Δ. Neither: \"open\" until the next look, "
+            f"\"inconclusive\" at the last, with the seeds a new fixed-design study would need for 80% power to "
+            f"find a true difference of Δ. The primary family's error rate is controlled over all looks: with "
+            f"probability at least {1 - d.alpha:.0%} every verdict below is right (tests/reporting/test_verdicts.py "
+            f"checks it by simulation). Seeds added by hand until something passes would not keep it."]
 
 
-def _look_lines(d: Design, looks: list[Look], verdicts: list[Verdict], seeds_run: list[int],
+def _look_lines(d: Design, looks: list[Look], family: list[Verdict], seeds_run: list[int],
                 seed_sequence: Sequence[int]) -> list[str]:
     """One line per look reached, then what the next look needs, or why seeds run are not used."""
     said = {name(v): f"{v.variant} vs {v.other} ({v.verdict if v.verdict != 'better' else v.winner + ' better'})"
-            for v in verdicts}
+            for v in family}
     lines = []
     for k, look in enumerate(looks, start=1):
         parts = [f"decided {', '.join(said[c] for c in look.decided)}" if look.decided else "decided none"]
@@ -132,7 +128,7 @@ def _look_lines(d: Design, looks: list[Look], verdicts: list[Verdict], seeds_run
     following = next_look(d.looks, used)
     if not looks:
         lines.append("- No look reached yet: every comparison is open.")
-    if following is not None and any(v.verdict == "open" for v in verdicts):
+    if following is not None and any(v.verdict == "open" for v in family):
         needed = [s for s in seed_sequence[:following] if s not in seeds_run]
         lines.append(f"- Next look at {following} seeds per variant: the open comparisons are tested there once "
                      f"seeds {_span(needed)} of `ablation.seed_sequence` have run too (`ablation.seeds` = its first "
