@@ -20,7 +20,7 @@ def main(args) -> None:
 
     axes = parse_axes(args.grid)
     if not args.report_only:
-        # A grid is exploratory: its own seeds, one fixed look (not the declared study's sequential design).
+        # A grid is exploratory: on seeds of its own it runs a fixed design (params.yaml's looks need its seeds)
         fixed = {"ablation.seeds": args.seeds, "ablation.looks": "null"} if args.seeds else {}
         points = grid_points(axes)
         print(f"queueing {len(points)} experiments ({' x '.join(f'{k}: {len(v)}' for k, v in axes.items())}), "
@@ -38,7 +38,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--grid", action="append", default=[],
                         help="key=value1|value2|...; repeat for more axes (default: data.pixel_range)")
-    parser.add_argument("--seeds", default="[0,1,2]", help="ablation.seeds for every experiment ('' keeps params.yaml's)")
+    parser.add_argument("--seeds", default="[0,1,2]", help="ablation.seeds for every experiment, a fixed design "
+                        "(ablation.looks=null); '' keeps params.yaml's seeds and looks")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="experiments run at once (dvc queue start -j)")
     parser.add_argument("--out", default="reports", help="where experiments.{md,csv} go")
     parser.add_argument("--report-only", action="store_true", help="only collect and report finished experiments")

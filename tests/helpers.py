@@ -28,7 +28,8 @@ def raw_params_file() -> dict:
 
 
 def shrink(raw: dict) -> dict:
-    """The user's params with tiny widths, few steps, few samples and one seed; everything else untouched."""
+    """The user's params with tiny widths, few steps, few samples and one seed (seed 0, so a fixed design:
+    `ablation.looks` null); everything else untouched."""
     raw = copy.deepcopy(raw)
     raw["data"]["train_limit"] = 1024
     raw["model"].update(latent_dim=16, g_width=8, d_width=8)
@@ -36,7 +37,7 @@ def shrink(raw: dict) -> dict:
                         eval_samples=100)
     raw["classifier"].update(width=8, max_steps=40, min_accuracy=0.2)
     raw["evaluate"].update(n_samples=200, n_real=300, batch_size=100, is_splits=2)
-    raw["ablation"]["seeds"] = [0]
+    raw["ablation"].update(seeds=[0], looks=None)
     return raw
 
 

@@ -39,6 +39,16 @@ def test_the_design_then_the_stored_sentences_and_exploratory_lines_on_request(t
     assert error_line(missing).startswith(f"error: --metrics: {tmp_path / 'nope.json'} not found")
     assert error_line(before).startswith(f"error: --metrics: {old} has no \"design\" and \"verdicts\"")
 
+    sequential = tmp_path / "sequential.json"  # a sequential design's: its looks beside the seeds run
+    sequential.write_text(json.dumps({**REPORT, "design": {
+        **REPORT["design"], "seeds": [10, 11, 12, 13, 14], "looks": [5, 10],
+        "correction": "Bonferroni over the comparisons, a Pocock-type boundary over the looks"}}))
+    (looked,) = dcgan_lab_all(("compare", "--metrics", sequential), cwd=ROOT)
+    assert looked.stdout.splitlines()[0] == (
+        f"{sequential}: primary ema_fid, margin ±1, family-wise alpha 0.05 over 1 comparisons (Bonferroni over the "
+        "comparisons, a Pocock-type boundary over the looks), seeds 10, 11, 12, 13, 14; looks at 5, 10 seeds per "
+        "variant; difference = first − second")
+
     committed = json.loads((ROOT / "metrics" / "ablation.json").read_text())
     lines = real.stdout.splitlines()[1:]
     assert lines == [v["sentence"] for v in committed["verdicts"].values()] and len(lines) == 6

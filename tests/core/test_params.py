@@ -18,7 +18,10 @@ def test_real_params_file_loads_with_its_variants():
     assert (radford.g_activation, radford.g_batch_norm, radford.d_batch_norm, radford.d_spectral_norm,
             radford.augment.enabled) == ("relu", True, True, False, False)
     assert p.data.pixel_range == (-1.0, 1.0)  # hence G's tanh output
-    assert p.ablation.variants == ("radford", "baseline", "improved", "final") and p.ablation.seeds == (0, 1, 2)
+    assert p.ablation.variants == ("radford", "baseline", "improved", "final")
+    assert p.ablation.seeds == (10, 11, 12, 13, 14)
+    # fresh seeds (0-2 were the pilot that chose the design), decided at 5 and, where still open, at 10
+    assert (p.ablation.looks, p.ablation.seed_sequence) == ((5, 10), tuple(range(10, 20)))
     base, improved, final = (p.variants[name] for name in ("baseline", "improved", "final"))
     assert (base.g_activation, base.g_batch_norm, base.d_spectral_norm) == ("leaky_relu", False, False)
     assert (improved.g_batch_norm, improved.d_spectral_norm, improved.augment.enabled) == (True, True, False)
@@ -91,12 +94,48 @@ def test_ablation_variants_name_defined_variants_once_each(raw_params):
 
 
 def test_ablation_seeds_are_a_list_of_distinct_integers(raw_params):
-    p = parse_params({**raw_params, "ablation": {"seeds": [0, 1, 2]}})
+    p = parse_params({**raw_params, "ablation": {"seeds": [0, 1, 2], "looks": None}})  # a fixed design: any seeds
     assert p.ablation.seeds == (0, 1, 2)
     error({**raw_params, "ablation": {"seeds": [0, 0]}}, r"ablation\.seeds: \[0, 0\] is out of range")
     error({**raw_params, "ablation": {"seeds": []}}, r"ablation\.seeds: \[\] is out of range")
     error({**raw_params, "ablation": {"seeds": 3}}, r"ablation\.seeds: expected a list, got 3")
     error({**raw_params, "ablation": {"seeds": [0, "one"]}}, r"ablation\.seeds\[1\]: expected an integer")
+
+
+def with_ablation(raw_params, **changes) -> dict:
+    return {**raw_params, "ablation": {**raw_params["ablation"], **changes}}
+
+
+def test_the_looks_increase_have_at_least_2_seeds_and_fit_in_the_seed_sequence(raw_params):
+    p = parse_params(with_ablation(raw_params, looks=[3, 5, 10], seeds=[10, 11, 12]))
+    assert p.ablation.looks == (3, 5, 10)
+    assert parse_params(with_ablation(raw_params, looks=[10], seeds=list(range(10, 20)))).ablation.looks == (10,)
+    for looks in ([10, 5], [5, 5], []):
+        error(with_ablation(raw_params, looks=looks),
+              r"^ablation\.looks: .* is out of range; allowed: null \(a fixed design\) or a strictly increasing list "
+              r"of seeds per variant, e\.g\. \[5, 10\]$")
+    error(with_ablation(raw_params, looks=[1, 5]),
+          r"^ablation\.looks: \[1, 5\] is out of range; allowed: looks of at least 2 seeds each \(a t test needs 2\)$")
+    error(with_ablation(raw_params, looks=[5, 12]),
+          r"^ablation\.looks: \[5, 12\] is out of range; allowed: looks of at most 10 seeds, the length of "
+          r"ablation\.seed_sequence$")
+    error(with_ablation(raw_params, looks=5), r"^ablation\.looks: expected a list, got 5 \(null is allowed too")
+
+
+def test_the_seed_sequence_is_distinct_and_the_seeds_are_its_start(raw_params):
+    for order in ([10, 11, 10], [10, -1, 12], []):
+        error(with_ablation(raw_params, seed_sequence=order),
+              r"^ablation\.seed_sequence: .* is out of range; allowed: a non-empty list of distinct integers >= 0, "
+              r"the design's seeds in the order they are used$")
+    p = parse_params(with_ablation(raw_params, seed_sequence=[7, 3, 9, 1, 4, 8], seeds=[7, 3, 9, 1, 4], looks=[5, 6]))
+    assert p.ablation.seeds == (7, 3, 9, 1, 4)  # any order the design declares: each look takes them as listed
+    message = error(with_ablation(raw_params, seeds=[0, 1, 2]),
+                    r"^ablation\.seeds: \[0, 1, 2\] is not the start of ablation\.seed_sequence \[10, 11, .*, 19\]; "
+                    r"allowed with ablation\.looks set: its first seeds in its order, e\.g\. \[10, 11, 12, 13, 14\] ")
+    assert message.endswith("(looks: null runs a fixed design on any seeds)")
+    error(with_ablation(raw_params, seeds=[11, 10]), r"^ablation\.seeds: \[11, 10\] is not the start")  # its order
+    error(with_ablation(raw_params, seeds=[10, 12]), r"^ablation\.seeds: \[10, 12\] is not the start")  # no gaps
+    assert parse_params(with_ablation(raw_params, seeds=[0, 1, 2], looks=None)).ablation.seeds == (0, 1, 2)
 
 
 def test_the_declared_design_is_checked(raw_params):

@@ -356,7 +356,7 @@ PARAMS_CASES = [
          + NULL_TOO, params={"evaluate.inception_weights": 5}),
     # ablation
     case("ablation-unknown-key", "prepare", r"ablation\.seed: unknown key \(did you mean 'seeds'\?\); allowed: "
-         r"variants, seeds, primary, margin, alpha$", params={"ablation.seed": [0]}),
+         r"variants, seeds, primary, margin, alpha, looks, seed_sequence$", params={"ablation.seed": [0]}),
     case("ablation-wrong-type", "prepare", r"ablation\.seeds: expected a list, got '0'$",
          params={"ablation.seeds": "0"}),
     case("ablation-out-of-range", "prepare", r"ablation\.seeds: \[0, 0\] is out of range; allowed: a non-empty list "

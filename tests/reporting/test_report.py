@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -18,7 +19,7 @@ from helpers import EVAL_RESULTS
 
 RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
 VARIANTS = ["baseline", "final"]  # baseline is the control
-FID = AblationConfig(variants=tuple(VARIANTS), primary="fid", margin=1.0)
+FID = AblationConfig(variants=tuple(VARIANTS), primary="fid", margin=1.0, looks=None)  # a fixed design: seeds 0-2
 
 
 def study(results=RESULTS, ablation=FID) -> Study:
@@ -226,3 +227,53 @@ def test_log_report_tags_the_study_on_every_run_and_logs_each_variants_interval(
         assert [run.metrics[f"{v}.fid_{k}"] for k in ("mean", "ci_low", "ci_high")] == pytest.approx(
             [mean, mean - half, mean + half])
     assert not any(k.endswith(("kid_ci_low", "is_ci_low")) for k in run.metrics)  # the primary's interval only
+
+
+def sequential_study(n_seeds: int) -> Study:
+    """baseline vs final on the first n_seeds of the default design's seeds 10-19, a difference of about 0 with a
+    wide spread: open at the first look."""
+    swing = [1.5, -1.4, 1.2, -1.6, 0.9, -1.1, 1.3, -0.8, 1.0, -1.2]
+    rows = [{"variant": v, "seed": 10 + i, "fid": 6.0 + 0.4 * i + (swing[i] if v == "final" else 0.0),
+             "kid_mean": 0.02} for i in range(n_seeds) for v in VARIANTS]
+    ablation = AblationConfig(variants=tuple(VARIANTS), primary="fid", seeds=tuple(range(10, 10 + n_seeds)))
+    return Study(pd.DataFrame(rows), ablation, VARIANTS)  # looks [5, 10], the default
+
+
+def test_at_5_of_10_seeds_a_comparison_still_open_says_so_and_names_the_next_look():
+    s = sequential_study(5)
+    (v,) = s.verdicts
+    assert (v.verdict, v.look, v.next_look) == ("open", 1, 10)
+    md = render_markdown(s, {})
+    design = md.split("## Verdicts")[0]
+    assert "- Sequential design (`ablation.looks`): looks at 5 and 10 seeds per variant" in design
+    assert f"one nominal level, {s.design.level:.2g} two-sided for \"better\"" in design
+    assert "- Look 1 of 2, 5 seeds (10–14): decided none; open: final vs baseline." in design
+    assert ("- Next look at 10 seeds per variant: the open comparisons are tested there once seeds 15–19 of "
+            "`ablation.seed_sequence` have run too") in design
+    assert "The primary family's error rate is controlled over all looks" in design
+    assert f"- {v.sentence}" in md
+    assert v.sentence.startswith("final vs baseline at look 1 of 2: open with 5 seeds on FID")
+    assert v.sentence.endswith("; next look at 10 seeds per variant")
+    assert "| final vs baseline | open: next look at 10 seeds | " in md
+    metrics = summary_json(s)
+    assert (metrics["design"]["looks"], metrics["design"]["level"]) == ([5, 10], round(s.design.level, 6))
+    assert metrics["looks"] == {"look_1": {"n": 5, "seeds": [10, 11, 12, 13, 14], "level": round(s.design.level, 6),
+                                           "tost_level": round(s.design.tost_level, 6), "decided": [],
+                                           "open": ["final_vs_baseline"], "inconclusive": []}}
+    entry = metrics["verdicts"]["final_vs_baseline"]
+    assert (entry["outcome"], entry["look"], entry["seeds_used"]) == ("open: next look at 10 seeds", 1,
+                                                                      [10, 11, 12, 13, 14])
+    assert report_text(metrics)[0].endswith(f"; looks at [5, 10] seeds, every look at the boundary "
+                                            f"{s.design.level:.2g}")
+    json.dumps(metrics, allow_nan=False)
+
+
+def test_seeds_short_of_the_next_look_are_not_used_and_before_the_first_every_comparison_is_open():
+    seven = render_markdown(sequential_study(7), {})
+    assert "- Seeds 15, 16 are run but no verdict uses them: short of the next look's 10 (the exploratory" in seven
+    assert "seeds 17–19 of `ablation.seed_sequence`" in seven
+    s = sequential_study(3)
+    assert [v.verdict for v in s.verdicts] == ["open"] and summary_json(s)["looks"] == {}
+    md = render_markdown(s, {})
+    assert "- No look reached yet: every comparison is open." in md and "Wilcoxon" not in md
+    assert "no look reached yet, the first is at 5 seeds per variant" in md

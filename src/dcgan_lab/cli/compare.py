@@ -29,9 +29,10 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> None:
     report = read_report(Path(args.metrics))
     design = report["design"]
+    looks = f"; looks at {', '.join(map(str, design['looks']))} seeds per variant" if design.get("looks") else ""
     print(f"{args.metrics}: primary {design['primary']}, margin ±{design['margin']:g}, family-wise alpha "
           f"{design['alpha']:g} over {design['comparisons']} comparisons ({design['correction']}), seeds "
-          f"{', '.join(map(str, design['seeds']))}; difference = first − second")
+          f"{', '.join(map(str, design['seeds']))}{looks}; difference = first − second")
     if args.metric is None:
         lines = [entry["sentence"] for entry in report["verdicts"].values()]
     else:

@@ -17,7 +17,7 @@ from typing import Literal
 
 import yaml
 
-from .config import ClassifierConfig, DataConfig, EvaluateConfig, Params, TrainConfig, VariantConfig
+from .config import AblationConfig, ClassifierConfig, DataConfig, EvaluateConfig, Params, TrainConfig, VariantConfig
 from .errors import ConfigError
 from .metrics import PRIMARY
 
@@ -196,6 +196,27 @@ def _validate_ablation(p: Params) -> None:
                           f"{', '.join(PRIMARY)}" + _suggest(a.primary, PRIMARY))
     _check(a.margin > 0, "ablation.margin", a.margin, f"a number > 0, in the units of {a.primary}")
     _check(0 < a.alpha < 0.5, "ablation.alpha", a.alpha, "a number in (0, 0.5)")
+    _validate_looks(a)
+
+
+def _validate_looks(a: AblationConfig) -> None:
+    """The sequential design: looks the design can name, and `seeds` the first seeds of its sequence (so each look
+    uses the seeds it declared, whatever order the runs ended in)."""
+    order = list(a.seed_sequence)
+    _check(len(order) >= 1 and len(set(order)) == len(order) and min(order) >= 0, "ablation.seed_sequence", order,
+           "a non-empty list of distinct integers >= 0, the design's seeds in the order they are used")
+    if a.looks is None:
+        return
+    looks = list(a.looks)
+    _check(len(looks) >= 1 and all(x < y for x, y in zip(looks, looks[1:])), "ablation.looks", looks,
+           "null (a fixed design) or a strictly increasing list of seeds per variant, e.g. [5, 10]")
+    _check(looks[0] >= 2, "ablation.looks", looks, "looks of at least 2 seeds each (a t test needs 2)")
+    _check(looks[-1] <= len(order), "ablation.looks", looks,
+           f"looks of at most {len(order)} seeds, the length of ablation.seed_sequence")
+    if list(a.seeds) != order[: len(a.seeds)]:
+        raise ConfigError(f"ablation.seeds: {list(a.seeds)} is not the start of ablation.seed_sequence {order}; "
+                          f"allowed with ablation.looks set: its first seeds in its order, e.g. {order[:looks[0]]} "
+                          f"(looks: null runs a fixed design on any seeds)")
 
 
 def _validate_variant(p: Params, name: str, v: VariantConfig) -> None:

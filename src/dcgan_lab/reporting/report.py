@@ -20,7 +20,7 @@ from ..core.errors import ConfigError
 from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table, write_results
-from . import stats, verdicts
+from . import sequential, stats, verdicts
 from .alarms import collapse_line
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
@@ -39,9 +39,11 @@ class Study:
                               f"here: {', '.join(have)}")
         metric = METRICS[ablation.primary]
         pairs = stats.pairs_for(present, present[0])
-        design = Design(ablation.primary, metric.label, not metric.higher_is_better, ablation.margin, ablation.alpha)
-        self.design, self.verdicts = verdicts.primary_family(table, pairs, design, metric.fid_inf)
-        self.control, self.seeds = present[0], sorted(set(table["seed"]))
+        design = Design(ablation.primary, metric.label, not metric.higher_is_better, ablation.margin, ablation.alpha,
+                        looks=ablation.looks)
+        self.design, self.verdicts, self.looks = sequential.primary_family(  # looks None: a fixed design
+            table, pairs, design, ablation.seeds, metric.fid_inf)
+        self.control, self.seeds, self.seed_sequence = present[0], sorted(set(table["seed"])), ablation.seed_sequence
         self.summary = stats.noise_floor(table, [m for m in REPORTED if m in table])
         self.exploratory = [stats.compare(table, v, o, m, not METRICS[m].higher_is_better)
                             for m in PRIMARY if m in table and m != design.primary for v, o in pairs]
@@ -102,16 +104,22 @@ def design_section(study: Study) -> list[str]:
     level, margin = stats.fmt_num(d.level, 2), f"{d.margin:g}"
     lines = ["## Design (declared in params.yaml `ablation:` before the runs)", "",
              f"- Primary endpoint: {d.label} (`{d.primary}`), {'lower' if d.lower_is_better else 'higher'} is better.",
-             f"- Equivalence margin Δ = {margin} ({d.label} units).",
-             f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the control, "
-             f"{study.control}, and each later variant vs each earlier one); Bonferroni: each at {level}.",
-             f"- Seeds: {', '.join(map(str, study.seeds))} ({n} per variant).", "",
-             f"Difference = first − second. \"A better\": the {stats.fmt_pct(1 - d.level)} simultaneous interval "
-             f"excludes 0. \"Equivalent within ±Δ\": TOST at {level}, its {stats.fmt_pct(1 - 2 * d.level)} interval "
-             f"inside ±Δ. Otherwise \"inconclusive\", with the seeds that would give 80% power to find a true "
-             f"difference of Δ under the same test. With probability at least {1 - d.alpha:.0%} every verdict below "
-             f"is right (tests/reporting/test_verdicts.py checks the error rates by simulation)."]
-    if not wilcoxon_can_pass(n, d.level):
+             f"- Equivalence margin Δ = {margin} ({d.label} units)."]
+    if study.looks is not None:  # the looks, their boundary, what each look reached decided
+        lines += sequential.design_lines(d, study.control, study.looks, study.verdicts, study.seeds,
+                                         study.seed_sequence)
+        n = study.looks[-1].n if study.looks else 0
+    else:
+        lines += [f"- Family-wise alpha = {d.alpha:g} over the m = {d.m} comparisons below (each variant vs the "
+                  f"control, {study.control}, and each later variant vs each earlier one); Bonferroni: each at "
+                  f"{level}.", f"- Seeds: {', '.join(map(str, study.seeds))} ({n} per variant).", "",
+                  f"Difference = first − second. \"A better\": the {stats.fmt_pct(1 - d.level)} simultaneous "
+                  f"interval excludes 0. \"Equivalent within ±Δ\": TOST at {level}, its "
+                  f"{stats.fmt_pct(1 - 2 * d.level)} interval inside ±Δ. Otherwise \"inconclusive\", with the seeds "
+                  f"that would give 80% power to find a true difference of Δ under the same test. With probability "
+                  f"at least {1 - d.alpha:.0%} every verdict below is right (tests/reporting/test_verdicts.py checks "
+                  f"the error rates by simulation)."]
+    if n and not wilcoxon_can_pass(n, d.level):
         lines += ["", f"Wilcoxon's signed-rank test is not shown: with {n} seeds its smallest possible p is "
                       f"{2.0 ** (1 - n):.2g}, above the per-comparison level {level}; it can pass from "
                       f"{wilcoxon_seeds(d.level)} seeds."]
@@ -119,37 +127,22 @@ def design_section(study: Study) -> list[str]:
 
 
 def verdict_table(study: Study) -> list[str]:
-    d = study.design
-    lines = [f"| comparison | verdict | diff [{stats.fmt_pct(1 - d.level)} simultaneous] | "
-             f"TOST [{stats.fmt_pct(1 - 2 * d.level)}] | p (Bonferroni) | seeds favouring | seeds for 80% power | "
+    d, fixed = study.design, study.looks is None  # sequential: repeated intervals, p against the boundary
+    interval, p_head = ("simultaneous", "Bonferroni") if fixed else ("repeated", f"boundary {d.level:.2g}")
+    lines = [f"| comparison | verdict | diff [{stats.fmt_pct(1 - d.level)} {interval}] | "
+             f"TOST [{stats.fmt_pct(1 - 2 * d.tost_level)}] | p ({p_head}) | seeds favouring | seeds for 80% power | "
              f"FID∞ diff |", "|---|---|---|---|---|---|---|---|"]
     for v in study.verdicts:
-        f = v.favour
+        f, decided_at = v.favour, f" (look {v.look})" if v.look and v.verdict in ("better", "equivalent") else ""
         lines.append(" | ".join([
-            f"| {v.variant} vs {v.other}", verdicts.outcome(v, d), stats.fmt_effect(v.diff, v.ci_low, v.ci_high),
+            f"| {v.variant} vs {v.other}", verdicts.outcome(v, d) + decided_at,
+            stats.fmt_effect(v.diff, v.ci_low, v.ci_high),
             stats.fmt_interval(v.diff, v.tost_low, v.tost_high) if math.isfinite(v.tost_low) else "–",
-            stats.fmt_p(v.p_bonferroni, d.alpha), f"{f.k}/{f.n} {f.side}" if f else "–",
+            stats.fmt_p(v.p_bonferroni, d.alpha) if fixed else stats.fmt_p(v.p, d.level),
+            f"{f.k}/{f.n} {f.side}" if f else "–",
             str(v.seeds_needed) if v.seeds_needed is not None else "–",
             stats.fmt_effect(v.fid_inf_diff, v.fid_inf_low, v.fid_inf_high) if v.fid_inf_diff is not None else "–"])
             + " |")
-    return lines
-
-
-EXPLORATORY_TEXT = (
-    "Every other score, for description only: the difference of means with its unadjusted 95% interval (paired "
-    "by seed) and how many seeds favour each side, with a one-sided 95% Clopper–Pearson lower bound on that share. "
-    "None of these tests the study's question, so none is worded \"better\"; a pattern here is a hypothesis for "
-    "a later study's declared endpoint.")
-
-
-def exploratory_table(comparisons: list[stats.Comparison]) -> list[str]:
-    lines = ["| metric | variant | vs | mean | mean (other) | diff [95% CI, unadjusted] | test | seeds favouring |",
-             "|---|---|---|---|---|---|---|---|"]
-    for c in comparisons:
-        f = c.favour
-        lines.append(f"| {label(c.metric)} | {c.variant} | {c.other} | {stats.fmt_num(c.mean_variant, 3)} | "
-                     f"{stats.fmt_num(c.mean_other, 3)} | {stats.fmt_effect(c.diff, c.ci_low, c.ci_high)} | {c.test} | "
-                     + (f"{f.k}/{f.n} {f.side} (≥ {f.share_low:.2f})" if f else "–") + " |")
     return lines
 
 
@@ -166,8 +159,9 @@ def render_markdown(study: Study, protocol: dict, reference: dict | None = None,
     lines = ["# Ablation report", "", *([alarm, ""] if alarm else []), *design_section(study),
              f"## Verdicts ({study.design.label})", ""]
     lines += [f"- {v.sentence}" for v in study.verdicts] or ["- none: the study has one variant"]
-    lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "", EXPLORATORY_TEXT, ""]
-    lines += [*exploratory_table(study.exploratory), "", "## How it was measured", "",
+    lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "",
+              stats.EXPLORATORY_TEXT, ""]
+    lines += [*stats.exploratory_table(study.exploratory, label), "", "## How it was measured", "",
               ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".", ""]
     if any(k.endswith("fid_inf") for k in set(study.summary["metric"])):
         lines += [FID_INF_TEXT, ""]
@@ -198,6 +192,9 @@ def summary_json(study: Study) -> dict:
     out["design"] = dict(primary=d.primary, margin=d.margin, alpha=d.alpha, comparisons=d.m,
                          level=round(d.level, 6), correction="Bonferroni", control=study.control,
                          seeds=list(map(int, study.seeds)))
+    if study.looks is not None:  # the looks and their boundary; per look reached, what it decided and left open
+        out["design"].update(sequential.design_json(d))
+        out["looks"] = {f"look_{k}": look.to_dict() for k, look in enumerate(study.looks, start=1)}
     out["verdicts"] = {f"{v.variant}_vs_{v.other}": {**stats.json_ready(v.to_dict(), digits=6),
                                                      "outcome": verdicts.outcome(v, d)} for v in study.verdicts}
     exploratory: dict[str, dict] = {}
@@ -214,6 +211,8 @@ def report_text(summary: dict) -> list[str]:
     d = summary["design"]
     head = (f"primary {d['primary']}, margin {d['margin']:g}, family-wise alpha {d['alpha']:g} over {d['comparisons']} "
             f"comparisons (Bonferroni), seeds {d['seeds']}")
+    if "looks" in d:
+        head += f"; looks at {d['looks']} seeds, every look at the boundary {d['boundary']['better']:.2g}"
     return [head, *(v["sentence"] for v in summary["verdicts"].values())]
 
 

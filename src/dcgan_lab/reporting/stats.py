@@ -242,3 +242,22 @@ def exploratory_line(c: Comparison, label: str) -> str:
                 f"{seeds_text(c.n_variant, c.n_other, c.n_pairs)}: {c.reason}")
     line = f"{head}: {fmt_effect(c.diff, c.ci_low, c.ci_high)} (95% interval, not adjusted, {c.test})"
     return f"{line}; {favour_text(c.favour)}" if c.favour else line
+
+
+EXPLORATORY_TEXT = (
+    "Every other score, for description only: the difference of means with its unadjusted 95% interval (paired "
+    "by seed) and how many seeds favour each side, with a one-sided 95% Clopper–Pearson lower bound on that share. "
+    "None of these tests the study's question, so none is worded \"better\"; a pattern here is a hypothesis for "
+    "a later study's declared endpoint.")
+
+
+def exploratory_table(comparisons: list[Comparison], label: Callable[[str], str]) -> list[str]:
+    """The report's exploratory table, a row per comparison; label(metric): its display name."""
+    lines = ["| metric | variant | vs | mean | mean (other) | diff [95% CI, unadjusted] | test | seeds favouring |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        f = c.favour
+        lines.append(f"| {label(c.metric)} | {c.variant} | {c.other} | {fmt_num(c.mean_variant, 3)} | "
+                     f"{fmt_num(c.mean_other, 3)} | {fmt_effect(c.diff, c.ci_low, c.ci_high)} | {c.test} | "
+                     + (f"{f.k}/{f.n} {f.side} (≥ {f.share_low:.2f})" if f else "–") + " |")
+    return lines
