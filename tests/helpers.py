@@ -277,11 +277,14 @@ def trained_model_dir(path: Path, params) -> Path:
     from dcgan_lab.gan.checkpoint import save_gan, save_generator
     from dcgan_lab.gan.models import Generator
     from dcgan_lab.training.loop import fit
+    from dcgan_lab.training.run import saved_ema
 
-    run = fit(spec(params, "final", seed=0), random_images(256), torch.device("cpu"),
+    run_spec = spec(params, "final", seed=0)
+    run = fit(run_spec, random_images(256), torch.device("cpu"),
               hooks=calling(on_eval=lambda step, g: float(step)))  # the first eval "scores" best
     g, d = run.g.cpu().eval(), run.d.cpu().eval()
-    save_gan(path / "checkpoint.pt", g, d, ema=run.ema.model.cpu(), steps=run.step, variant="final", seed=0)
+    ema = saved_ema(run, run_spec, torch.device("cpu"))  # with standing statistics, as the train stage saves it
+    save_gan(path / "checkpoint.pt", g, d, ema=ema, steps=run.step, variant="final", seed=0)
     best = Generator(g.spec)
     best.load_state_dict(run.best["state"])
     save_generator(path / "best.pt", best, steps=run.best["step"], fid_quick=run.best["score"])

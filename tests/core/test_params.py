@@ -228,6 +228,9 @@ def test_wgan_gp_with_batch_norm_in_the_critic_names_both_keys(raw_params):
     ("variants.wgan.d_steps", 0, r"variants\.wgan\.d_steps: 0 is out of range"),
     ("variants.cgan.conditional", "yes", r"variants\.cgan\.conditional: expected true or false, got 'yes'"),
     ("train.mode_seeking", -0.5, r"train\.mode_seeking: -0\.5 is out of range; allowed: a number >= 0 \(0: off\)"),
+    ("train.ema_bn_batches", -1, r"train\.ema_bn_batches: -1 is out of range; allowed: 0 \(off: the live G's "
+                                 r"statistics copied\) or an integer >= 1"),
+    ("train.ema_bn_batches", 2.5, r"train\.ema_bn_batches: expected an integer, got 2\.5"),
     ("variants.cgan.mode_seeking", -1.0, r"variants\.cgan\.mode_seeking: -1\.0 is out of range; allowed: null "),
     ("variants.cgan.g_embedding_dim", 0, r"variants\.cgan\.g_embedding_dim: 0 is out of range; allowed: null "
                                          r"\(model\.latent_dim\) or an integer >= 1"),

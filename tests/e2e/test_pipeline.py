@@ -217,7 +217,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(repo, tmp_path):
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: train.batchsize: unknown key (did you mean 'batch_size'?); allowed: "
                            "device, batch_size, epochs, max_steps, lr_g, lr_d, betas, loss, d_steps, gp_weight, mode_seeking, "
-                           "log_every,")
+                           "log_every, sample_grid, eval_every, eval_samples, checkpoint_every, deterministic, "
+                           "ema_decay, ema_bn_batches, collapse_patience,")
     assert not out.exists()
     result = run([sys.executable, *TRAIN, "--variant", "fnal", "--seed", "0"], dst, env, check=False)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [

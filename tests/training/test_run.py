@@ -13,9 +13,12 @@ from dcgan_lab.core.errors import OutputError
 from dcgan_lab.core.paths import run_paths
 from dcgan_lab.data.splits import read_manifest
 from dcgan_lab.gan.checkpoint import load_generator, load_meta
+from dcgan_lab.gan.models import Generator
+from dcgan_lab.training.ema import standing_statistics
 from dcgan_lab.training.guard import Diverged
 from dcgan_lab.training.run import train_variant
 from dcgan_lab.training.spec import RunSpec
+from dcgan_lab.training.state import standing_statistics_seed
 from helpers import prepared, with_train
 
 
@@ -83,6 +86,23 @@ def test_rollback_finishes_the_run_and_records_it(params, tmp_path, store):
     assert f"Total params: {g_params:,}\n" in (architecture / "generator.txt").read_text()
     assert sorted(a.path for a in store.list_artifacts(run.info.run_id, "architecture")) == [
         f"architecture/{name}" for name in names]
+
+
+def test_the_saved_ema_generator_has_standing_statistics_and_the_resumable_checkpoint_keeps_the_copies(
+        params, tmp_path, store):
+    p = with_train(params, max_steps=4, eval_every=0, ema_bn_batches=3)
+    paths, data = paths_under(tmp_path, "final"), prepared(tmp_path)
+    run = described(p, "final", data)
+    train_variant(run, data, paths)
+    kept = torch.load(paths.state, weights_only=True)["state"]  # what a resume continues from
+    saved = load_generator(paths.model.checkpoint, ema=True).state_dict()
+    buffers = [name for name, _ in Generator(run.g).named_buffers()]
+    assert all(torch.equal(kept["ema"][k], kept["g"][k]) for k in buffers)  # copied from the live G, as trained
+    expected = Generator(run.g)
+    expected.load_state_dict(kept["ema"])
+    standing_statistics(expected, 3, p.train.batch_size, standing_statistics_seed(run.seed), torch.device("cpu"))
+    assert all(torch.equal(v, expected.state_dict()[k]) for k, v in saved.items())  # the same weights, own statistics
+    assert not torch.equal(saved["net.1.running_mean"], kept["ema"]["net.1.running_mean"])
 
 
 def test_unwritable_output_directory_fails_before_training(params, tmp_path, store):

@@ -67,6 +67,10 @@ class TrainConfig:
     deterministic: Optional[bool] = None
     # Exponential moving average of G's weights, scored beside the raw G; 0 turns it off.
     ema_decay: float = 0.999
+    # Standing statistics (BigGAN): the saved EMA generator's batch-norm running statistics, recomputed from
+    # this many train-mode batches (batch_size each) of its own samples; 0 keeps the copies of the live G's,
+    # which describe neither network. Training is the same either way: only the saved EMA G changes.
+    ema_bn_batches: int = 32
     # Divergence guard: a non-finite loss, or D's outputs on real and generated images both within
     # `saturation` of 0 or 1 for `collapse_patience` steps in a row, stops training (0: no collapse check).
     collapse_patience: int = 500

@@ -145,6 +145,8 @@ def _validate_train(train: TrainConfig) -> None:
     _check(train.checkpoint_every >= 0, "train.checkpoint_every", train.checkpoint_every,
            "0 (end only) or an integer >= 1")
     _check(0 <= train.ema_decay < 1, "train.ema_decay", train.ema_decay, "0 (off) or a number in (0, 1)")
+    _check(train.ema_bn_batches >= 0, "train.ema_bn_batches", train.ema_bn_batches,
+           "0 (off: the live G's statistics copied) or an integer >= 1")
     _check(train.collapse_patience >= 0, "train.collapse_patience", train.collapse_patience,
            "0 (off) or an integer >= 1")
     _check(0 < train.saturation < 0.5, "train.saturation", train.saturation, "a number in (0, 0.5)")

@@ -7,6 +7,7 @@ all to one MLflow run. A resumable checkpoint of the same config resumes, in the
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -26,12 +27,13 @@ from ..gan.models import Generator
 from ..gan.sampling import sample_grid
 from ..tracking.runs import RunLogger
 from .distributed import World
+from .ema import standing_statistics
 from .guard import Diverged
 from .interrupt import Interrupted, StopOnSignal
 from .batches import check_batch_size
 from .loop import Hooks, fit, history_frame
 from .spec import RunSpec
-from .state import TrainState, load_checkpoint, resume_tag, save_checkpoint
+from .state import TrainState, load_checkpoint, resume_tag, save_checkpoint, standing_statistics_seed
 
 # What the progress bar shows of the statistics read back (step.stat_names): D's outputs under bce and hinge,
 # the critic's Wasserstein estimate and gradient penalty under wgan-gp.
@@ -122,7 +124,7 @@ def train_variant(spec: RunSpec, data_dir: Path, paths: RunPaths, *,
     finally:
         hooks.close()
     summary = train_summary(state, spec, device)
-    write_outputs(state, summary, spec, fixed_z, paths, logger)
+    write_outputs(state, summary, spec, fixed_z, paths, logger, saved_ema(state, spec, device))
     logger.finish()
     return summary
 
@@ -183,16 +185,30 @@ def train_summary(state: TrainState, spec: RunSpec, device: torch.device) -> dic
     return summary
 
 
+def saved_ema(state: TrainState, spec: RunSpec, device: torch.device) -> Generator | None:
+    """The EMA generator as the model directory keeps it, on the CPU: a copy whose batch-norm statistics are
+    recomputed from its own samples (train.ema_bn_batches; 0 keeps the live G's). A copy, so the resumable
+    checkpoint's EMA, and a run resumed from it, stay bitwise what training made."""
+    if state.ema is None:
+        return None
+    g = copy.deepcopy(state.ema.model)
+    if spec.train.ema_bn_batches:
+        standing_statistics(g, spec.train.ema_bn_batches, spec.train.batch_size,
+                            standing_statistics_seed(spec.seed), device)
+    return g.cpu()
+
+
 def write_outputs(state: TrainState, summary: dict, spec: RunSpec, fixed_z: torch.Tensor, paths: RunPaths,
-                  logger: RunLogger) -> None:
-    """Write the model directory atomically (temp dir + rename), then the small metrics files."""
+                  logger: RunLogger, ema: Generator | None) -> None:
+    """Write the model directory atomically (temp dir + rename), then the small metrics files. `ema`: the EMA
+    generator to save (saved_ema), or None."""
     from ..gan.architecture import write_architecture
 
     meta = dict(variant=spec.variant, seed=spec.seed, pixel_range=list(spec.pixel_range), run=spec.to_dict())
     g = state.g.cpu()
     architecture = paths.model.architecture
     with atomic_dir(paths.model.path) as tmp:
-        save_gan(tmp / paths.model.checkpoint.name, g, state.d.cpu(), ema=state.ema and state.ema.model.cpu(),
+        save_gan(tmp / paths.model.checkpoint.name, g, state.d.cpu(), ema=ema,
                  steps=summary["steps"], **meta)
         if state.best:
             best_g = Generator(g.spec)

@@ -117,6 +117,12 @@ class TrainState:
         self.lr_scale = scale
 
 
+def standing_statistics_seed(seed: int) -> int:
+    """The noise seed of the saved EMA generator's standing statistics (ema.standing_statistics, train.
+    ema_bn_batches): stream k = 8 of the run's seed, next to new_state's k = 1..7, so it draws none of theirs."""
+    return 1000 * seed + 8
+
+
 def new_state(spec: RunSpec, device: torch.device, rank: int = 0) -> TrainState:
     """Fresh models, optimizers and random streams for one seed. Separate seeded streams (weight init, data
     order, noise, augmentation), so that changing one variant flag changes none of the others' draws: runs of
