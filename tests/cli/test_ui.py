@@ -46,22 +46,21 @@ def log_study(root: Path) -> str:
     from dcgan_lab.reporting.report import Study, log_report, summary_json
     from dcgan_lab.tracking.provenance import study_id
     from dcgan_lab.tracking.runs import RunLogger
-    from dcgan_lab.tracking.store import tracking_uri
 
     results = copy.deepcopy(EVAL_RESULTS)  # baseline and final; radford a little behind baseline
     results["radford"] = {s: {**r, "fid": round(r["fid"] + 0.7, 2)} for s, r in EVAL_RESULTS["baseline"].items()}
-    run_files = []
-    for v in VARIANTS:
-        for s in SEEDS:
-            run = RunLogger.start(v, s, {"variant.name": v, "seed": s}, {}, root=root)
-            run.log_metrics([{"fid": results[v][f"seed{s}"]["fid"]}], [0])
-            run.finish()
-            run_files.append(root / f"{v}-seed{s}.json")
-            run.save_run_file(run_files[-1])
-    ablation = AblationConfig(variants=tuple(VARIANTS), seeds=tuple(SEEDS), primary="fid")
-    summary = summary_json(Study(results_table(results), ablation, VARIANTS))
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("MLFLOW_TRACKING_URI", tracking_uri(root))  # log_report logs where the runs are
+    with pytest.MonkeyPatch.context() as env:  # root's store, whatever an earlier test left in the environment
+        env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        run_files = []
+        for v in VARIANTS:
+            for s in SEEDS:
+                run = RunLogger.start(v, s, {"variant.name": v, "seed": s}, {}, root=root)
+                run.log_metrics([{"fid": results[v][f"seed{s}"]["fid"]}], [0])
+                run.finish()
+                run_files.append(root / f"{v}-seed{s}.json")
+                run.save_run_file(run_files[-1])
+        ablation = AblationConfig(variants=tuple(VARIANTS), seeds=tuple(SEEDS), primary="fid")
+        summary = summary_json(Study(results_table(results), ablation, VARIANTS))
         log_report(summary, run_files, [], {"study": study_id(ablation, {"train": "0" * 64, "test": "1" * 64})})
     return run.client.get_run(run.run_id).info.experiment_id
 

@@ -204,7 +204,7 @@ def test_log_report_tags_the_study_on_every_run_and_logs_each_variants_interval(
     from dcgan_lab.tracking.runs import RunLogger
     from dcgan_lab.tracking.store import experiment_id, open_client, tracking_uri
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri(tmp_path))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")  # this test's own store
     run_files = []
     for v in VARIANTS:
         for s in (0, 1, 2):
