@@ -37,11 +37,6 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
-def next_look(looks: list[int] | None, n_seeds: int) -> int | None:
-    """The seeds per variant of the next declared look after `n_seeds`, or None when none is left."""
-    return next((n for n in looks or [] if n > n_seeds), None)
-
-
 def set_seeds(text: str, seeds: list[int]) -> str:
     """params.yaml's text with `ablation.seeds` set to `seeds`, every other line (comments included) as it was."""
     block = re.search(r"^ablation:[^\n]*\n((?:[ \t]+[^\n]*\n|[ \t]*\n)*)", text, flags=re.M)
@@ -97,6 +92,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _looks(params_path: Path) -> None:
     from ..core.params import load_params
+    from ..reporting.design import next_look  # the report's own rule: the first look above the seeds run
 
     while True:
         ablation = load_params(params_path).ablation  # validated: looks increasing, seeds a prefix of the sequence
@@ -104,7 +100,7 @@ def _looks(params_path: Path) -> None:
         _repro()
         line, open_ = look_line(read_report())
         print(f"study: {line}", flush=True)
-        following = next_look(list(ablation.looks) if ablation.looks else None, len(seeds))
+        following = next_look(tuple(ablation.looks or ()), len(seeds))
         if not open_:
             print("study: done, every primary comparison is decided")
             return
