@@ -15,8 +15,8 @@ from dcgan_lab.core.paths import EvalPaths, model_dir
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import (
     SCORES, _scores, class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes,
-    write_results,
 )
+from dcgan_lab.evaluation.results import write_results
 from dcgan_lab.gan.checkpoint import save_gan, save_generator
 from dcgan_lab.gan.models import Discriminator, DiscriminatorSpec, Generator, GeneratorSpec
 from dcgan_lab.gan.sampling import generate, labels_in_proportion

@@ -40,7 +40,6 @@ from .fid_infinity import fid_infinity
 from .fidelity import (PRC_KWARGS, cache_real_features, cached_files, extractor_kwargs, fidelity_metrics,
                        reference_cache_name, requested_labels)
 from .per_class import class_groups, intra_diversity, intra_precision_recall, per_class_scores
-from .results import write_results  # noqa: F401 (evaluate wrote them before the report did)
 
 # What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
 SCORES = tuple(k for key, m in METRICS.items() for k in (key, m.spread) if k)
