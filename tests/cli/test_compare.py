@@ -52,3 +52,31 @@ def test_the_design_then_the_stored_sentences_and_exploratory_lines_on_request(t
     committed = json.loads((ROOT / "metrics" / "ablation.json").read_text())
     lines = real.stdout.splitlines()[1:]
     assert lines == [v["sentence"] for v in committed["verdicts"].values()] and len(lines) == 6
+
+
+def test_against_another_run_says_verdict_by_verdict_whether_it_reproduced(tmp_path):
+    """Two runs of one study (e.g. two machines): each comparison is the same verdict or says how it differs, with
+    both runs' numbers; a different design is named; --metric is refused (only the primary has verdicts)."""
+    entry = {"verdict": "better", "winner": "final", "diff": -2.0, "ci_low": -2.6, "ci_high": -1.4, "p": 0.0012,
+             "sentence": SENTENCE}
+    here = {**REPORT, "verdicts": {"final_vs_radford": entry,
+                                   "final_vs_improved": {**entry, "verdict": "open", "winner": None, "p": 0.03}}}
+    there = {**REPORT, "design": {**REPORT["design"], "seeds": [0, 1, 2, 3]},
+             "verdicts": {"final_vs_radford": {**entry, "diff": -1.9, "p": 0.002},
+                          "final_vs_improved": {**entry, "winner": "improved", "diff": 0.5, "ci_low": 0.1,
+                                                "ci_high": 0.9, "p": 0.004}}}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(here))
+    b.write_text(json.dumps(there))
+    compared, with_metric = dcgan_lab_all(("compare", "--metrics", a, "--against", b),
+                                          ("compare", "--metrics", a, "--against", b, "--metric", "fid"), cwd=ROOT)
+    assert compared.returncode == 0, compared.stderr
+    assert compared.stdout.splitlines()[1:] == [
+        f"note: the designs differ (seeds: [0, 1, 2] here, [0, 1, 2, 3] in {b}); the verdicts answer different "
+        "questions",
+        "final vs radford: same verdict (final better); here −2.00 [−2.60, −1.40] p 0.0012, there −1.90 [−2.60, "
+        "−1.40] p 0.002",
+        "final vs improved: differs: open here, improved better there; here −2.00 [−2.60, −1.40] p 0.03, there "
+        "+0.50 [0.10, 0.90] p 0.004",
+        f"1 of 2 verdicts the same in {b}"]
+    assert error_line(with_metric) == "error: --against compares verdicts, which only the primary has; omit --metric"

@@ -1,5 +1,7 @@
-"""`dcgan-lab compare [--metrics metrics/ablation.json] [--metric KEY]`: the ablation's verdicts in the terminal,
-the sentences the report stage stored in ablation.json, printed as they are (nothing is recomputed or reworded)."""
+"""`dcgan-lab compare [--metrics metrics/ablation.json] [--metric KEY] [--against OTHER.json]`: the ablation's
+verdicts in the terminal, the sentences the report stage stored in ablation.json, printed as they are (nothing is
+recomputed or reworded); with --against, verdict by verdict whether another run of the study (another machine,
+another instruction set) reached the same one."""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ DEFAULT_METRICS = "metrics/ablation.json"  # the report stage's output (dvc.yaml
 DESCRIPTION = """Print the ablation's verdicts from the report stage's metrics/ablation.json: the declared design
 (primary endpoint, margin, alpha, seeds), then one verdict per comparison on the primary endpoint (each variant
 against the control, and every later variant against every earlier one). --metric KEY prints a secondary
-metric's exploratory lines instead: intervals and seed counts, never a verdict."""
+metric's exploratory lines instead: intervals and seed counts, never a verdict. --against OTHER prints, for each
+comparison, whether another run of the same study (an ablation.json from another machine, e.g. `git show
+REV:metrics/ablation.json > other.json`) reached the same verdict, with both runs' intervals and p-values."""
+DESIGN_KEYS = ("primary", "margin", "alpha", "seeds", "looks")  # what must match for two runs to be one study
 
 
 def add_parser(subparsers) -> None:
@@ -23,6 +28,8 @@ def add_parser(subparsers) -> None:
                    help=f"the report's JSON (default: {DEFAULT_METRICS})")
     p.add_argument("--metric", default=None, metavar="KEY",
                    help="a secondary metric's exploratory comparisons (e.g. fid, is, kid; default: the verdicts)")
+    p.add_argument("--against", default=None, metavar="PATH",
+                   help="another run's ablation.json: does each verdict reproduce there?")
     p.set_defaults(run=run)
 
 
@@ -33,7 +40,11 @@ def run(args: argparse.Namespace) -> None:
     print(f"{args.metrics}: primary {design['primary']}, margin ±{design['margin']:g}, family-wise alpha "
           f"{design['alpha']:g} over {design['comparisons']} comparisons ({design['correction']}), seeds "
           f"{', '.join(map(str, design['seeds']))}{looks}; difference = first − second")
-    if args.metric is None:
+    if args.against is not None:
+        if args.metric is not None:
+            raise UserError("--against compares verdicts, which only the primary has; omit --metric")
+        lines = agreement_lines(report, read_report(Path(args.against)), Path(args.against))
+    elif args.metric is None:
         lines = [entry["sentence"] for entry in report["verdicts"].values()]
     else:
         lines = exploratory_lines(report, args.metric, Path(args.metrics))
@@ -50,6 +61,38 @@ def exploratory_lines(report: dict, metric: str, path: Path) -> list[str]:
         raise UserError(f"--metric: {metric!r} is not in {path}'s exploratory comparisons; allowed: "
                         f"{', '.join(known)} (the primary, {report['design']['primary']}, has verdicts: omit --metric)")
     return [by_metric[metric]["sentence"] for by_metric in entries.values() if metric in by_metric]
+
+
+def verdict_label(entry: dict) -> str:
+    return f"{entry['winner']} better" if entry["verdict"] == "better" else entry["verdict"]
+
+
+def numbers(entry: dict) -> str:
+    if entry.get("diff") is None:
+        return "no estimate"
+    p = entry.get("p")
+    interval = f"{entry['diff']:+.2f} [{entry['ci_low']:.2f}, {entry['ci_high']:.2f}]".replace("-", "−")
+    return interval + ("" if p is None else f" p {p:.2g}")
+
+
+def agreement_lines(report: dict, other: dict, other_path: Path) -> list[str]:
+    """One line per comparison of `report`: the same verdict in `other`, or how they differ; then the count."""
+    lines = [f"note: the designs differ ({key}: {report['design'].get(key)} here, {other['design'].get(key)} in "
+             f"{other_path}); the verdicts answer different questions"
+             for key in DESIGN_KEYS if report["design"].get(key) != other["design"].get(key)]
+    same = 0
+    for name, entry in report["verdicts"].items():
+        there = other["verdicts"].get(name)
+        if there is None:
+            lines.append(f"{name.replace('_vs_', ' vs ')}: not in {other_path}")
+            continue
+        agree = verdict_label(entry) == verdict_label(there)
+        same += agree
+        head = f"same verdict ({verdict_label(entry)})" if agree else \
+            f"differs: {verdict_label(entry)} here, {verdict_label(there)} there"
+        lines.append(f"{name.replace('_vs_', ' vs ')}: {head}; here {numbers(entry)}, there {numbers(there)}")
+    lines.append(f"{same} of {len(report['verdicts'])} verdicts the same in {other_path}")
+    return lines
 
 
 def read_report(path: Path) -> dict:
