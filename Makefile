@@ -11,7 +11,7 @@ GRID   ?= data.pixel_range=[-1,1]|[0,1]
 SEEDS  ?= [0,1,2]
 JOBS   ?= 2
 
-.PHONY: setup repro study test ui ablation clean-venv
+.PHONY: setup repro study test bench gpu-check ui ablation clean-venv
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,6 +35,11 @@ test: setup
 # Timings, not tests: benchmarks/README.md. Sizes by flags: make bench BENCH_ARGS="--quick".
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+# Every speed path on a CUDA GPU in under 8 minutes: one table, benchmarks/RESULTS-cuda.md (benchmarks/README.md).
+# Without CUDA it says so and exits 0. Sizes by flags: make gpu-check GPU_CHECK_ARGS="--train-repeats 1".
+gpu-check: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) benchmarks/gpu_check.py $(GPU_CHECK_ARGS)
 
 # Prints the link that opens the experiment on its training runs (MLflow 3 shows GenAI views by default).
 ui: setup

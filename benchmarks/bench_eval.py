@@ -64,7 +64,8 @@ def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path:
 
 
 def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int,
-          verbose: bool = True) -> list[Row]:
+          verbose: bool = True, root: Path = ROOT) -> list[Row]:
+    """Rows for `variant`'s seed-0 checkpoint, from the outputs of `make repro` under `root`."""
     from dcgan_lab.core import paths
     from dcgan_lab.evaluation.evaluate import evaluate_variant, load_real
     from dcgan_lab.gan.checkpoint import load_generator
@@ -73,10 +74,10 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
     cfg = params.evaluate
     if n_samples:
         cfg = replace(cfg, n_samples=n_samples, n_real=n_samples, is_splits=min(cfg.is_splits, n_samples))
-    classifier_path = paths.classifier_checkpoint(ROOT / "models" / "classifier")  # make repro's outputs
-    real, sha = load_real(cfg, ROOT / "data" / "prepared")
+    classifier_path = paths.classifier_checkpoint(root / "models" / "classifier")  # make repro's outputs
+    real, sha = load_real(cfg, root / "data" / "prepared")
     real_images = real[0] if cfg.n_real is None else real[0][: cfg.n_real]
-    checkpoint = paths.model_dir(ROOT / "models", variant, 0).checkpoint
+    checkpoint = paths.model_dir(root / "models", variant, 0).checkpoint
 
     def ours(cache_root: Path) -> tuple[float, dict]:
         g = load_generator(checkpoint)  # as evaluate_runs does, once per checkpoint

@@ -29,18 +29,9 @@ if __package__ in (None, ""):
 import torch
 
 from benchmarks import reference_dcgan as ref
-from benchmarks.common import ROOT, Row, report, standalone, summary
+from benchmarks.common import ROOT, Row, datasheet_peaks, report, standalone, summary
 
-# Peak dense throughput (TFLOP/s) of GPUs we may meet, for MFU: fp32 on CUDA cores and TF32 on tensor
-# cores (what cuDNN uses for fp32 convolutions by default). --peak-tflops overrides.
-PEAK_TFLOPS = {
-    "H100": {"fp32": 67.0, "tf32": 494.7},  # SXM, dense
-    "H200": {"fp32": 67.0, "tf32": 494.7},
-    "A100": {"fp32": 19.5, "tf32": 156.0},
-    "L4": {"fp32": 30.3, "tf32": 60.0},
-    "A10": {"fp32": 31.2, "tf32": 62.5},
-    "T4": {"fp32": 8.1, "tf32": 8.1},
-}
+TARGET = {"cuda": 2.5, "cpu": 1.5}  # ours / the reference, images/s
 
 
 def setup(params, variant_name: str, device: torch.device):
@@ -116,14 +107,12 @@ def measured_matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5) 
     friendliest kernel it has, so the train step's share of it is a CPU MFU."""
     a, b = (torch.randn(n, n, device=device, generator=torch.Generator(device).manual_seed(k)) for k in (0, 1))
     torch.mm(a, b)  # warm-up: thread pool, allocations
-    best = float("inf")
+    best, sync = float("inf"), torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         started = time.perf_counter()
         torch.mm(a, b)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        sync()
         best = min(best, time.perf_counter() - started)
     return 2 * n**3 / best / 1e12
 
@@ -136,49 +125,63 @@ def peak_tflops(device: torch.device, override: float | None) -> tuple[float | N
                                               "torch threads, best of 5 2048x2048 products, same run)")
     name = torch.cuda.get_device_name(device)
     precision = "tf32" if torch.backends.cudnn.allow_tf32 else "fp32"
-    for key, peaks in PEAK_TFLOPS.items():
-        if key in name:
-            return peaks[precision], f"{name}, {precision} dense peak"
+    if found := datasheet_peaks(name):
+        return found[1][precision], f"{name}, {precision} dense peak"
     return None, f"unknown peak for {name}; pass --peak-tflops"
+
+
+def sizes(params, device: torch.device, timed: int, workers: int) -> tuple[int, int, int]:
+    """Warm-up steps (log_every), timed steps as a multiple of it (ours is timed at its host reads), and the
+    reference's DataLoader workers (< 0: the example's 2 on CUDA, 0 on a CPU)."""
+    warm, default_workers = params.train.log_every, 2 if device.type == "cuda" else 0
+    return warm, max(1, round(timed / warm)) * warm, default_workers if workers < 0 else workers
+
+
+def interleaved(params, variant_name: str, images: torch.Tensor, loader, device: torch.device, warm: int, timed: int,
+                repeats: int, verbose: bool = True, until: float | None = None, label: str | None = None):
+    """Ours and the reference, `repeats` runs each in ABBA order (drift lands on both sides): their lists of
+    result dicts. With `until` (a time.perf_counter value), no repeat after the first starts past it."""
+    variant, g_spec, d_spec, augment = setup(params, variant_name, device)
+    runs: dict[str, list[dict]] = {"ours": [], "ref": []}
+    for r in range(repeats):
+        if r and until is not None and time.perf_counter() > until:
+            break
+        for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
+            res = (run_ours(params, variant_name, images, device, warm, timed) if side == "ours"
+                   else run_reference(params, g_spec, d_spec, augment, loader, device, warm, timed))
+            runs[side].append(res)
+            if verbose:
+                print(f"  train {label or variant_name} repeat {r + 1}/{repeats} {side:4s}: "
+                      f"{res['images_per_sec']:7.1f} img/s", flush=True)
+    return runs["ours"], runs["ref"]
+
+
+def compare_row(name: str, ours: list[dict], theirs: list[dict], target: float, params, warm: int, timed: int,
+                workers: int, note: str = "", **detail) -> Row:
+    """The table's row for `interleaved`'s results: the ratio of median images/s, ours / reference."""
+    return Row.compare(
+        name, "img/s", summary([x["images_per_sec"] for x in ours]), summary([x["images_per_sec"] for x in theirs]),
+        target, higher_is_better=True, note=note,
+        paired=[a["images_per_sec"] / b["images_per_sec"] for a, b in zip(ours, theirs)],
+        steps_timed=timed, warmup_steps=warm, batch_size=params.train.batch_size, workers=workers,
+        reference_finite=all(x["finite"] for x in theirs), ours_finite=all(x["finite"] for x in ours),
+        reference_last_losses=theirs[-1]["last_losses"], **detail)
 
 
 def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.device, variants: list[str],
           timed: int, repeats: int, workers: int, reference_images: torch.Tensor | None = None,
           peak: float | None = None, verbose: bool = True) -> list[Row]:
     """One row per variant (ratio of median images/s, ours / reference) plus FLOPs and MFU rows."""
-    warm = params.train.log_every
-    if workers < 0:
-        workers = 2 if device.type == "cuda" else 0
-    timed = max(1, round(timed / warm)) * warm  # ours can be timed only at its host reads
+    warm, timed, workers = sizes(params, device, timed, workers)
     ref_images = images if reference_images is None else reference_images
-    target = 2.5 if device.type == "cuda" else 1.5
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-mnist-") as root:
         dataset = ref.mnist_dataset(ref_images, labels[: len(ref_images)], Path(root), params.data.image_size)
         loader = ref.make_dataloader(dataset, params.train.batch_size, workers)
         for name in variants:
-            variant, g_spec, d_spec, augment = setup(params, name, device)
-            ours, theirs = [], []
-            for r in range(repeats):
-                for side in (("ours", "ref") if r % 2 == 0 else ("ref", "ours")):
-                    if side == "ours":
-                        res = run_ours(params, name, images, device, warm, timed)
-                        ours.append(res)
-                    else:
-                        res = run_reference(params, g_spec, d_spec, augment, loader, device, warm, timed)
-                        theirs.append(res)
-                    if verbose:
-                        print(f"  train {name} repeat {r + 1}/{repeats} {side:4s}: "
-                              f"{res['images_per_sec']:7.1f} img/s", flush=True)
-            o = summary([x["images_per_sec"] for x in ours])
-            t = summary([x["images_per_sec"] for x in theirs])
-            rows.append(Row.compare(
-                f"train {name} (img/s)", "img/s", o, t, target, higher_is_better=True,
-                paired=[a["images_per_sec"] / b["images_per_sec"] for a, b in zip(ours, theirs)],
-                steps_timed=timed, warmup_steps=warm, batch_size=params.train.batch_size, workers=workers,
-                reference_finite=all(x["finite"] for x in theirs), ours_finite=all(x["finite"] for x in ours),
-                reference_last_losses=theirs[-1]["last_losses"],
-            ))
+            ours, theirs = interleaved(params, name, images, loader, device, warm, timed, repeats, verbose)
+            rows.append(compare_row(f"train {name} (img/s)", ours, theirs, TARGET[device.type], params, warm, timed,
+                                    workers))
         flops = flops_per_image(params, variants[-1], device)
         ips = rows[-1].ours  # our images/s on the variant the FLOPs are counted for
         peak_value, peak_note = peak_tflops(device, peak)
@@ -194,9 +197,8 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
                             note=f"achieved {achieved / 1e9:.1f} GFLOP/s of {peak_value * 1e3:.0f}; {peak_note}",
                             detail={"achieved_tflops": achieved / 1e12, "peak_tflops": peak_value}))
         else:
-            rows.append(Row(f"MFU, train step (ours, {variants[-1]})", "", "n/a",
-                            note=f"achieved {achieved / 1e9:.1f} GFLOP/s; {peak_note}",
-                            detail={"achieved_tflops": achieved / 1e12}))
+            rows.append(Row(f"MFU, train step (ours, {variants[-1]})", "", "n/a", detail={"achieved_tflops":
+                            achieved / 1e12}, note=f"achieved {achieved / 1e9:.1f} GFLOP/s; {peak_note}"))
     return rows
 
 

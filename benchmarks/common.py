@@ -1,4 +1,4 @@
-"""What every benchmark shares: repeat-and-summarise timing, the result row, machine facts, the table."""
+"""What every benchmark shares: GPU peaks, repeat-and-summarise timing, the result row, machine facts, the table."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -15,6 +16,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "src") not in sys.path:  # runnable from a checkout without `pip install -e .`
     sys.path.insert(1, str(ROOT / "src"))
+
+
+# Dense peaks (TFLOP/s, without sparsity) of GPUs we may meet, from the vendors' datasheets and whitepapers, for
+# MFU: fp32 on CUDA cores; tf32 (what cuDNN uses for fp32 convolutions by default), bf16 and fp16 (fp32
+# accumulation, as autocast runs) on tensor cores. None: no such tensor cores. A name matches as whole words,
+# in this order (the more specific first: "H100 PCIe" before "H100", and "L4" is not "L40S"). --peak-tflops
+# overrides.
+PEAK_TFLOPS = {
+    "H100 PCIe": {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0},
+    "H100 NVL": {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5},
+    "H100": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4},  # SXM
+    "H200 NVL": {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5},
+    "H200": {"fp32": 67.0, "tf32": 494.7, "bf16": 989.4, "fp16": 989.4},  # SXM
+    "A100": {"fp32": 19.5, "tf32": 156.0, "bf16": 312.0, "fp16": 312.0},
+    "A10": {"fp32": 31.2, "tf32": 62.5, "bf16": 125.0, "fp16": 125.0},
+    "L4": {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0, "fp16": 121.0},
+    "RTX 4090": {"fp32": 82.6, "tf32": 82.6, "bf16": 165.2, "fp16": 165.2},  # GeForce: fp32 accumulation at half rate
+    "T4": {"fp32": 8.1, "tf32": 8.1, "bf16": None, "fp16": 65.0},  # no TF32: fp32 convolutions at the fp32 rate
+}
+
+
+def datasheet_peaks(gpu_name: str) -> tuple[str, dict] | None:
+    """(the key it matched, its peaks) for a torch.cuda.get_device_name, or None for a GPU not in PEAK_TFLOPS."""
+    for key, peaks in PEAK_TFLOPS.items():
+        if re.search(rf"\b{re.escape(key)}\b", gpu_name):
+            return key, peaks
+    return None
 
 
 def summary(values: list[float]) -> dict:
@@ -93,7 +121,7 @@ def machine_facts(device: str) -> dict:
     return facts
 
 
-def _fmt(x: float | None, unit: str = "") -> str:
+def fmt(x: float | None, unit: str = "") -> str:
     if x is None:
         return "-"
     if isinstance(x, str):
@@ -115,7 +143,7 @@ def render_table(rows: list[Row]) -> str:
         if "ours" in r.detail and isinstance(r.detail["ours"], dict):
             spread = f" ±{r.detail['ours']['spread_pct']:.0f}%"
         met = "-" if r.met is None else ("yes" if r.met else "NO")
-        lines.append([r.name, _fmt(r.ours, r.unit) + spread, _fmt(r.reference, r.unit),
+        lines.append([r.name, fmt(r.ours, r.unit) + spread, fmt(r.reference, r.unit),
                       "-" if r.ratio is None else f"{r.ratio:.2f}x", r.target or "-", met])
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
