@@ -90,6 +90,35 @@ def prepared(tmp_path: Path, n: int = 256) -> Path:
     return data
 
 
+def held_out_prepared(tmp_path: Path, n: int = 120, n_classes: int = 10) -> Path:
+    """A prepared data directory with train, val and test splits of `n` noise images each (seeds 0, 1, 2), labels
+    cycling over `n_classes` classes, at `tmp_path/prepared`: what validate_extractor reads."""
+    data = tmp_path / "prepared"
+    data.mkdir(parents=True)
+    splits = {}
+    for seed, split in enumerate(("train", "val", "test")):
+        images, labels = random_images(n, seed), torch.arange(n) % n_classes
+        torch.save({"images": images, "labels": labels}, data / f"{split}.pt")
+        splits[split] = {"n": n, "shape": [1, 32, 32], "dtype": "uint8",
+                         "sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest()}
+    manifest = {"dataset": "noise", "image_size": 32, "classes": [str(i) for i in range(n_classes)], "splits": splits}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    return data
+
+
+def tiny_classifier(path: Path, data: Path) -> Path:
+    """A width-4 digit classifier trained for a few steps on `data`'s train split, saved as the train_classifier
+    stage saves it (at `path`, a classifier.pt): a real feature extractor that costs milliseconds a batch."""
+    from dcgan_lab.core.config import ClassifierConfig
+    from dcgan_lab.data.splits import load_split
+    from dcgan_lab.evaluation.classifier import save_classifier, train_classifier
+
+    model, metrics = train_classifier(ClassifierConfig(width=4, max_steps=4, batch_size=32), load_split(data, "train"),
+                                      load_split(data, "test"), 10, torch.device("cpu"))
+    save_classifier(model, path, **metrics)
+    return path
+
+
 def generator_checkpoint(path: Path, seed: int):
     """A tiny generator (latent 8, 16 px, 1 channel) saved as the train stage saves one; returns it in eval mode."""
     from dcgan_lab.gan.checkpoint import save_generator
