@@ -353,3 +353,17 @@ def start_mlflow_server(store: Path, port: int) -> subprocess.Popen:
             time.sleep(0.5)
         assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
     raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")
+
+
+def extractor_validation(fid_rho: dict, recall_ok: bool = True, batch_diff: float = 1e-6) -> dict:
+    """metrics/extractor.json's shape (validation/extractor.py), one extractor, with these checks' outcomes."""
+    fid_failed = [n for n, rho in fid_rho.items() if rho != 1]
+    checks = {"fid_rises": {"ok": not fid_failed, "failed": fid_failed, "spearman": fid_rho},
+              "recall_falls": {"ok": recall_ok, "failed": [] if recall_ok else ["mode_collapse"],
+                               "spearman": {"mode_dropping": -1.0, "mode_collapse": -1.0 if recall_ok else 0.2}},
+              "batch_size_invariance": {"ok": batch_diff <= 3.7e-5, "max_abs_diff": batch_diff, "tolerance": 3.7e-5,
+                                        "batch_sizes": [1, 500], "n_images": 256}}
+    failed = [name for name, c in checks.items() if not c["ok"]]
+    return {"extractors": {"dcgan-lab-classifier": {"floor_fid": 0.0391, "sensitivity": 14.3, "checks": checks,
+                                                    "ok": not failed, "failed_checks": failed}}}
+
