@@ -14,7 +14,8 @@ def main(params, args):
     tags = run_tags(dict(os.environ), Path.cwd(), Path(args.params), Path(args.data))
     tags["study"] = study_id(params.ablation, split_sha256s(Path(args.data)))  # the report tags its members too
     print(write_report(params, paths.EvalPaths(Path(args.metrics)), Path(args.train_metrics), Path(args.models),
-                       paths.ReportPaths(Path(args.metrics), Path(args.plots)), tags))
+                       paths.ReportPaths(Path(args.metrics), Path(args.plots)), tags,
+                       Path(args.extractor) if args.extractor else None))
 
 
 if __name__ == "__main__":
@@ -24,4 +25,6 @@ if __name__ == "__main__":
     parser.add_argument("--train-metrics", required=True, help="training metrics root (per-step losses)")
     parser.add_argument("--models", required=True, help="models root (sample grids, MLflow run ids)")
     parser.add_argument("--plots", required=True, help="where the figures go")
+    parser.add_argument("--extractor", default=None,
+                        help="the validate_extractor stage's JSON: the report states its checks")
     run_stage(main, parser)

@@ -90,6 +90,35 @@ def prepared(tmp_path: Path, n: int = 256) -> Path:
     return data
 
 
+def held_out_prepared(tmp_path: Path, n: int = 120, n_classes: int = 10) -> Path:
+    """A prepared data directory with train, val and test splits of `n` noise images each (seeds 0, 1, 2), labels
+    cycling over `n_classes` classes, at `tmp_path/prepared`: what validate_extractor reads."""
+    data = tmp_path / "prepared"
+    data.mkdir(parents=True)
+    splits = {}
+    for seed, split in enumerate(("train", "val", "test")):
+        images, labels = random_images(n, seed), torch.arange(n) % n_classes
+        torch.save({"images": images, "labels": labels}, data / f"{split}.pt")
+        splits[split] = {"n": n, "shape": [1, 32, 32], "dtype": "uint8",
+                         "sha256": hashlib.sha256(images.numpy().tobytes()).hexdigest()}
+    manifest = {"dataset": "noise", "image_size": 32, "classes": [str(i) for i in range(n_classes)], "splits": splits}
+    (data / "manifest.json").write_text(json.dumps(manifest))
+    return data
+
+
+def tiny_classifier(path: Path, data: Path) -> Path:
+    """A width-4 digit classifier trained for a few steps on `data`'s train split, saved as the train_classifier
+    stage saves it (at `path`, a classifier.pt): a real feature extractor that costs milliseconds a batch."""
+    from dcgan_lab.core.config import ClassifierConfig
+    from dcgan_lab.data.splits import load_split
+    from dcgan_lab.evaluation.classifier import save_classifier, train_classifier
+
+    model, metrics = train_classifier(ClassifierConfig(width=4, max_steps=4, batch_size=32), load_split(data, "train"),
+                                      load_split(data, "test"), 10, torch.device("cpu"))
+    save_classifier(model, path, **metrics)
+    return path
+
+
 def generator_checkpoint(path: Path, seed: int):
     """A tiny generator (latent 8, 16 px, 1 channel) saved as the train stage saves one; returns it in eval mode."""
     from dcgan_lab.gan.checkpoint import save_generator
@@ -324,3 +353,17 @@ def start_mlflow_server(store: Path, port: int) -> subprocess.Popen:
             time.sleep(0.5)
         assert proc.poll() is None, (store / "server.log").read_text()[-3000:]
     raise AssertionError(f"mlflow server not up in 180 s:\n{(store / 'server.log').read_text()[-3000:]}")
+
+
+def extractor_validation(fid_rho: dict, recall_ok: bool = True, batch_diff: float = 1e-6) -> dict:
+    """metrics/extractor.json's shape (validation/extractor.py), one extractor, with these checks' outcomes."""
+    fid_failed = [n for n, rho in fid_rho.items() if rho != 1]
+    checks = {"fid_rises": {"ok": not fid_failed, "failed": fid_failed, "spearman": fid_rho},
+              "recall_falls": {"ok": recall_ok, "failed": [] if recall_ok else ["mode_collapse"],
+                               "spearman": {"mode_dropping": -1.0, "mode_collapse": -1.0 if recall_ok else 0.2}},
+              "batch_size_invariance": {"ok": batch_diff <= 3.7e-5, "max_abs_diff": batch_diff, "tolerance": 3.7e-5,
+                                        "batch_sizes": [1, 500], "n_images": 256}}
+    failed = [name for name, c in checks.items() if not c["ok"]]
+    return {"extractors": {"dcgan-lab-classifier": {"floor_fid": 0.0391, "sensitivity": 14.3, "checks": checks,
+                                                    "ok": not failed, "failed_checks": failed}}}
+

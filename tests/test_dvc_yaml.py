@@ -140,6 +140,10 @@ def test_outs_are_the_paths_core_paths_derives_from_the_command_line():
     assert outputs(s["train"]) == {run.model.path.as_posix(), run.state.parent.as_posix(),
                                    run.train_metrics.as_posix(), run.losses.as_posix()}
 
+    f = flags(s["validate_extractor"]["cmd"])  # its two files, named on the command line as they are
+    assert outputs(s["validate_extractor"]) == {f["metrics"], f["plots"]}
+    assert {f["data"], f["classifier"]} <= set(dep_paths(s["validate_extractor"]))
+
     f = flags(s["reference"]["cmd"])
     assert outputs(s["reference"]) == {paths.EvalPaths(Path(f["metrics"])).reference.as_posix(), f["features"]}
 

@@ -23,7 +23,8 @@ def test_every_module_has_a_test_file_of_its_name():
 
 def test_modules_live_in_the_pipeline_subpackages():
     folders = {m.parts[0] for m in package_modules() if len(m.parts) > 1}
-    assert folders == {"core", "data", "gan", "training", "evaluation", "reporting", "tracking", "cli"}
+    assert folders == {"core", "data", "gan", "training", "evaluation", "validation", "reporting",
+                       "tracking", "cli"}
     assert [m.as_posix() for m in package_modules() if len(m.parts) == 1] == []  # nothing loose at the top
 
 

@@ -39,7 +39,8 @@ def test_all_outputs_exist(repo):
     expected = ["data/prepared/train.pt", "data/prepared/test.pt", "data/prepared/manifest.json",
                 "models/classifier/classifier.pt", "metrics/classifier.json", "metrics/eval.json", "metrics/eval.csv",
                 "metrics/ablation.json", "metrics/ablation.csv", "metrics/ablation.md", "plots/fid.png",
-                "plots/losses.png", "plots/samples.png", "dvc.lock", "metrics/reference.json"]
+                "plots/losses.png", "plots/samples.png", "dvc.lock", "metrics/reference.json",
+                "metrics/extractor.json", "plots/extractor.png"]
     for v in VARIANTS:
         for s in SEEDS:
             expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/best.pt",
@@ -52,7 +53,7 @@ def test_all_outputs_exist(repo):
     assert [re.fullmatch(r"dcgan-lab-real-[0-9a-f]{24}-dcgan-lab-classifier-(.*)\.pt", n)[1] for n in names] == [
         "features-features", "features-logits", "stat-fid-features"]
     lock = yaml.safe_load((dst / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "train_classifier", "reference", "report",
+    assert set(lock["stages"]) == {"prepare", "train_classifier", "validate_extractor", "reference", "report",
                                    *(f"{stage}@{v}-{s}" for stage in ("train", "evaluate") for v in VARIANTS
                                      for s in SEEDS)}
     assert sorted(p.name for p in (dst / "models").iterdir()) == ["classifier", *sorted(VARIANTS)]

@@ -15,7 +15,7 @@ from dcgan_lab.core.errors import ConfigError, DataError
 from dcgan_lab.core.paths import EvalPaths, ReportPaths
 from dcgan_lab.evaluation.results import results_table
 from dcgan_lab.reporting.report import Study, per_class_section, render_markdown, report_text, summary_json, write_report
-from helpers import EVAL_RESULTS
+from helpers import EVAL_RESULTS, extractor_validation
 
 RESULTS = copy.deepcopy(EVAL_RESULTS)  # tests may add keys to their copy
 VARIANTS = ["baseline", "final"]  # baseline is the control
@@ -50,6 +50,15 @@ def test_the_mode_collapse_line_opens_the_report_before_the_design():
     line = "**Mode collapse flagged** in 1 of 6 scored generators (alarm: recall below 0.1): final seed 0 last (...)."
     md = render_markdown(study(), {}, alarm=line)
     assert md.startswith(f"# Ablation report\n\n{line}\n\n## Design (declared in params.yaml `ablation:` before")
+
+
+def test_a_failed_feature_space_check_is_flagged_first_and_every_check_is_stated_under_how_it_was_measured():
+    md = render_markdown(study(), {"extractor": "x"}, validation=extractor_validation({"gaussian_noise": 1.0, "swirl": 0.5}))
+    assert md.startswith("# Ablation report\n\n**Feature-space warning:** `dcgan-lab-classifier` failed fid_rises")
+    measured = md.split("## How it was measured\n\n")[1]
+    assert measured.startswith("extractor = x.\n\nFeature space `dcgan-lab-classifier` checked (validate_extractor")
+    assert "the worst swirl (ρ 0.5)" in measured
+    assert "Feature-space warning" not in render_markdown(study(), {}, validation=extractor_validation({"gaussian_noise": 1.0}))
 
 
 def test_the_within_class_means_are_columns_and_precision_recall_ones_exploratory_comparisons():

@@ -21,7 +21,7 @@ from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table, write_results
 from . import sequential, stats, verdicts
-from .alarms import collapse_line
+from .alarms import collapse_line, extractor_lines
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
 from .inputs import protocol_of, read_input, read_json, read_results
@@ -152,17 +152,21 @@ FID_INF_TEXT = (
 
 
 def render_markdown(study: Study, protocol: dict, reference: dict | None = None, per_class: list[str] = (),
-                    alarm: str | None = None) -> str:
+                    alarm: str | None = None, validation: dict | None = None) -> str:
     """A report a person can read on its own: the design, the answer, how it was measured, the numbers behind
     it. `per_class`: the Per-class FID section (per_class_section), after the per-variant tables; `alarm`: the
-    mode-collapse line (alarms.collapse_line), first."""
-    lines = ["# Ablation report", "", *([alarm, ""] if alarm else []), *design_section(study),
+    mode-collapse line (alarms.collapse_line), first; `validation`: metrics/extractor.json (a flag first if a check
+    failed, a line each under "How it was measured")."""
+    flag, checked = extractor_lines(validation)
+    lines = ["# Ablation report", "", *([alarm, ""] if alarm else []), *([flag, ""] if flag else []),
+             *design_section(study),
              f"## Verdicts ({study.design.label})", ""]
     lines += [f"- {v.sentence}" for v in study.verdicts] or ["- none: the study has one variant"]
     lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "",
               stats.EXPLORATORY_TEXT, ""]
     lines += [*stats.exploratory_table(study.exploratory, label), "", "## How it was measured", "",
               ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".", ""]
+    lines += [line for c in checked for line in (c, "")]
     if any(k.endswith("fid_inf") for k in set(study.summary["metric"])):
         lines += [FID_INF_TEXT, ""]
     if reference:
@@ -248,9 +252,10 @@ def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], ta
 
 
 def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Path, models: Path,
-                 out: paths.ReportPaths, tags: dict[str, str]) -> str:
+                 out: paths.ReportPaths, tags: dict[str, str], extractor: Path | None = None) -> str:
     """The report stage: eval.json and eval.csv (every run's scores in one place), ablation.{csv,json,md}, the
-    figures, an MLflow run named "ablation", and with mlflow.register the lowest-FID generator registered.
+    figures, an MLflow run named "ablation", and with mlflow.register the lowest-FID generator registered;
+    `extractor`: the validate_extractor stage's JSON, whose checks the report states (None: not stated).
     Every input is read before the first output is written. Returns the markdown report."""
     variants, seeds = list(params.ablation.variants), list(params.ablation.seeds)
     results = read_results(results_dir, variants, seeds)
@@ -262,11 +267,12 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     for (v, s), path in [*grids.items(), *zip(runs, run_files)]:
         read_input(path, lambda p: p.stat(), f"train@{v}-{s}")  # there, before anything is written
     reference = read_input(results_dir.reference, read_json, "reference")
+    validation = None if extractor is None else read_input(extractor, read_json, "validate_extractor")
     table = results_table(results)
     study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
     ensure_writable(out.metrics, out.plots)
     markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants),
-                               collapse_line(results, variants))
+                               collapse_line(results, variants), validation)
     summary_out = summary_json(study)
     write_results(results, results_dir)
     atomic_write_text(out.table, table.to_csv(index=False, float_format="%.6g"))
