@@ -263,12 +263,13 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
     return "\n".join(lines)
 
 
-def load_inputs(params, reference_data: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """The prepared train split (what the train stage reads); for --reference-data raw28, the original 28x28
-    MNIST images, which the reference resizes per image as the example does."""
+def load_inputs(params, reference_data: str, data: Path = ROOT / "data" / "prepared"
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The prepared train split in `data` (what the train stage reads); for --reference-data raw28, the original
+    28x28 MNIST images, which the reference resizes per image as the example does."""
     from dcgan_lab.data.splits import load_split
 
-    images, labels = load_split(ROOT / "data" / "prepared", "train")
+    images, labels = load_split(Path(data), "train")
     reference_images = None
     if reference_data == "raw28":
         from dcgan_lab.core.paths import cache_dir as default_cache_dir
@@ -294,6 +295,8 @@ def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
                         "prepared"), help="reference images: the prepared 32x32 split (default) or raw 28x28 "
                         "MNIST resized per image like the example")
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (GPU only)")
+    parser.add_argument("--data", default=env("BENCH_DATA", str(ROOT / "data" / "prepared")),
+                        help="the prepared data directory (default: the pipeline's data/prepared)")
 
 
 def main() -> None:
@@ -305,7 +308,7 @@ def main() -> None:
         parser.add_argument("--top", type=int, default=15, help="rows of the profile table")
 
     args, params, device = standalone(__doc__, arguments)
-    images, labels, reference_images = load_inputs(params, args.reference_data)
+    images, labels, reference_images = load_inputs(params, args.reference_data, Path(args.data))
     if args.profile:
         print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
         return

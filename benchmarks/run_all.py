@@ -3,6 +3,7 @@
     python benchmarks/run_all.py            # default sizes, about 2 minutes on an idle 2-core CPU
     python benchmarks/run_all.py --quick    # a smoke run, under a minute
     python benchmarks/run_all.py --only train,eval --train-repeats 5
+    python benchmarks/run_all.py --only train,train_avx2   # both instruction sets, side by side
 
 Every size has a flag (see --help) and an environment variable (BENCH_QUICK=1, BENCH_TRAIN_STEPS, ...),
 so `make bench BENCH_ARGS="--quick"` or `BENCH_QUICK=1 make bench` both work.
@@ -20,10 +21,11 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_train
+from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_train, isa
 from benchmarks.common import ROOT, Row, machine_facts, render_table, standalone, write_json
 
-SECTIONS = ("train", "eval", "logging", "pipeline")
+# train_avx2: the train benchmark again in a child process restricted to AVX2 (isa.py), on a CPU only.
+SECTIONS = ("train", "train_avx2", "eval", "logging", "pipeline")
 
 
 def sections(text: str) -> list[str]:
@@ -36,6 +38,14 @@ def sections(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     parser.add_argument("--only", type=sections, default=os.environ.get("BENCH_ONLY", ",".join(SECTIONS)),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
+
+
+def train_args(args: argparse.Namespace) -> list[str]:
+    """bench_train.py's command line for the same train benchmark as this run's, for the restricted child."""
+    out = ["--device", "cpu", "--params", args.params, "--variants", args.variants, "--train-steps",
+           str(args.train_steps), "--train-repeats", str(args.train_repeats), "--workers", str(args.workers),
+           "--reference-data", args.reference_data, "--data", args.data]
+    return out + (["--threads", str(args.threads)] if args.threads else []) + (["--quick"] if args.quick else [])
 
 
 def main() -> int:
@@ -65,10 +75,12 @@ def main() -> int:
         print(f"[{name}] {time.perf_counter() - t0:.0f} s", flush=True)
 
     if {"train", "logging"} & set(args.only):
-        images, labels, reference_images = bench_train.load_inputs(params, args.reference_data)
+        images, labels, reference_images = bench_train.load_inputs(params, args.reference_data, Path(args.data))
     section("train", lambda: bench_train.bench(
         params, images, labels, device, args.variants.split(","), args.train_steps, args.train_repeats,
         args.workers, reference_images, args.peak_tflops))
+    if device.type == "cpu":
+        section("train_avx2", lambda: isa.restricted_train_rows(train_args(args)))
     section("eval", lambda: bench_eval.bench(params, device, args.eval_variant, args.eval_samples or None,
                                              args.eval_repeats))
     section("logging", lambda: bench_logging.bench(params, images, device, args.log_variant, args.log_steps,
