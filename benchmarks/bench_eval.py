@@ -65,7 +65,8 @@ def direct_metrics(fake: torch.Tensor, real: torch.Tensor, cfg, classifier_path:
 
 def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int,
           verbose: bool = True, root: Path = ROOT) -> list[Row]:
-    """Rows for `variant`'s seed-0 checkpoint, from the outputs of `make repro` under `root`."""
+    """Rows for `variant`'s checkpoint of the study's first seed (ablation.seeds), from `make repro`'s outputs under
+    `root`."""
     from dcgan_lab.core import paths
     from dcgan_lab.evaluation.evaluate import evaluate_variant, load_real
     from dcgan_lab.gan.checkpoint import load_generator
@@ -77,7 +78,7 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
     classifier_path = paths.classifier_checkpoint(root / "models" / "classifier")  # make repro's outputs
     real, sha = load_real(cfg, root / "data" / "prepared")
     real_images = real[0] if cfg.n_real is None else real[0][: cfg.n_real]
-    checkpoint = paths.model_dir(root / "models", variant, 0).checkpoint
+    checkpoint = paths.model_dir(root / "models", variant, params.ablation.seeds[0]).checkpoint
 
     def ours(cache_root: Path) -> tuple[float, dict]:
         g = load_generator(checkpoint)  # as evaluate_runs does, once per checkpoint

@@ -194,7 +194,7 @@ def evaluation(params, device: torch.device, args) -> list[Row]:
     from dcgan_lab.core import paths
 
     needs = (ROOT / "data" / "prepared" / "manifest.json", paths.classifier_checkpoint(ROOT / "models" / "classifier"),
-             paths.model_dir(ROOT / "models", args.variant, 0).checkpoint)
+             paths.model_dir(ROOT / "models", args.variant, params.ablation.seeds[0]).checkpoint)
     if not args.stand_in and all(p.is_file() for p in needs):
         return bench_eval.bench(params, device, args.variant, args.eval_samples, args.eval_repeats)
     with tempfile.TemporaryDirectory(prefix="gpu-check-eval-") as tmp:

@@ -36,7 +36,8 @@ def noise_prepared(data_dir: Path, image_size: int, splits: dict[str, int]) -> P
 
 def repro_outputs(root: Path, params, variant: str, n_real: int) -> Path:
     """What bench_eval reads from `make repro` under `root`: data/prepared (a test split of `n_real` noise
-    images), models/classifier (an untrained classifier), models/<variant>/seed0 (an untrained G and D)."""
+    images), models/classifier (an untrained classifier), models/<variant>/seed<k> for the study's first seed (an
+    untrained G and D)."""
     from dcgan_lab.core import paths
     from dcgan_lab.evaluation.classifier import Classifier, ClassifierSpec, save_classifier
     from dcgan_lab.gan.checkpoint import save_gan
@@ -47,5 +48,6 @@ def repro_outputs(root: Path, params, variant: str, n_real: int) -> Path:
     classifier = Classifier(ClassifierSpec(channels=1, width=params.classifier.width, n_classes=10, image_size=size))
     save_classifier(classifier, paths.classifier_checkpoint(root / "models" / "classifier"))
     g_spec, d_spec = specs_from_params(params, params.variant(variant), channels=1)
-    save_gan(paths.model_dir(root / "models", variant, 0).checkpoint, Generator(g_spec), Discriminator(d_spec))
+    seed = params.ablation.seeds[0]
+    save_gan(paths.model_dir(root / "models", variant, seed).checkpoint, Generator(g_spec), Discriminator(d_spec))
     return root
