@@ -87,10 +87,15 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     assert "## How it was measured\n\nextractor = dcgan-lab-classifier" in report and "| final | 2 |" in report
     assert f"extractor test accuracy = {accuracy}" in report  # evaluate put it beside every score
     assert "| FID | final | radford |" in report and "a test needs at least 2 seeds" not in report
-    # The mode-collapse line first (12-step generators may well be flagged), then the design.
+    # The mode-collapse line first (12-step generators may well be flagged), then the feature-space flag if the tiny
+    # classifier failed a check of validate_extractor (metrics/extractor.json), then the design.
     assert report.startswith("# Ablation report\n\n**Mode collapse")
-    assert report.split("\n\n", 2)[2].startswith("## Design (declared in params.yaml `ablation:` before the runs)\n\n"
-                                                 "- Primary endpoint: FID of EMA G (`ema_fid`), lower is better.")
+    validation = json.loads((dst / "metrics/extractor.json").read_text())["extractors"]["dcgan-lab-classifier"]
+    opening = report.split("\n\n")[2:4]
+    if not validation["ok"]:
+        assert opening.pop(0).startswith("**Feature-space warning:** `dcgan-lab-classifier` failed ")
+    assert opening[0].startswith("## Design (declared in params.yaml `ablation:` before the runs)")
+    assert "Feature space `dcgan-lab-classifier` checked (validate_extractor, metrics/extractor.json)" in report
     assert all(len(r["intra_diversity"]) == 10 and "collapse" in r for by_seed in results.values()
                for r in by_seed.values())
     assert "- Seeds: 0, 1 (2 per variant)." in report
