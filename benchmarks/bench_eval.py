@@ -68,7 +68,8 @@ def bench(params, device: torch.device, variant: str, n_samples: int | None, rep
     """Rows for `variant`'s checkpoint of the study's first seed (ablation.seeds), from `make repro`'s outputs under
     `root`."""
     from dcgan_lab.core import paths
-    from dcgan_lab.evaluation.evaluate import evaluate_variant, load_real
+    from dcgan_lab.evaluation.evaluate import evaluate_variant
+    from dcgan_lab.evaluation.reference import load_real
     from dcgan_lab.gan.checkpoint import load_generator
     from dcgan_lab.gan.sampling import generate
 

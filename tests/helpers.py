@@ -36,6 +36,7 @@ def shrink(raw: dict) -> dict:
     raw["train"].update(batch_size=32, max_steps=12, log_every=5, sample_grid=16, device="cpu", eval_every=5,
                         eval_samples=100)
     raw["classifier"].update(width=8, max_steps=40, min_accuracy=0.2)
+    raw["second_classifier"].update(channels=4, features=16, batch_size=32, max_steps=40, min_accuracy=0.0)
     raw["evaluate"].update(n_samples=200, n_real=300, batch_size=100, is_splits=2)
     raw["ablation"].update(seeds=[0], looks=None)
     return raw
@@ -116,6 +117,20 @@ def tiny_classifier(path: Path, data: Path) -> Path:
     model, metrics = train_classifier(ClassifierConfig(width=4, max_steps=4, batch_size=32), load_split(data, "train"),
                                       load_split(data, "test"), 10, torch.device("cpu"))
     save_classifier(model, path, **metrics)
+    return path
+
+
+def tiny_second_classifier(path: Path, data: Path) -> Path:
+    """The second feature space's classifier (evaluation/second_space.py) at width 4 with 16 features, a few steps on
+    `data`'s train split, saved as the train_second_classifier stage saves it (at `path`, a classifier.pt)."""
+    from dcgan_lab.core.config import SecondClassifierConfig
+    from dcgan_lab.data.splits import load_split
+    from dcgan_lab.evaluation.second_space import save_second_classifier, train_second_classifier
+
+    model, metrics = train_second_classifier(SecondClassifierConfig(channels=4, features=16, max_steps=4, batch_size=32),
+                                             load_split(data, "train"), load_split(data, "test"), 10,
+                                             torch.device("cpu"))
+    save_second_classifier(model, path, **metrics)
     return path
 
 

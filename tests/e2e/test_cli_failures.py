@@ -402,6 +402,9 @@ RUNTIME_CASES = [
     case("classifier-below-min_accuracy", "train_classifier", r"classifier\.min_accuracy: test accuracy 0\.\d{4} is "
          r"below 0\.999; FID in its feature space would mean little",
          params={"classifier.min_accuracy": 0.999, "classifier.max_steps": 1}),
+    case("second-classifier-below-min_accuracy", "train_second_classifier", r"second_classifier\.min_accuracy: test "
+         r"accuracy 0\.\d{4} is below 0\.999; FID in its feature space would mean little",
+         params={"second_classifier.min_accuracy": 0.999, "second_classifier.max_steps": 1}),
     case("train.device-cuda-without-gpu", "train_classifier", r"train\.device: 'cuda' was asked for but torch sees no "
          r"CUDA device; use auto or cpu$", params={"train.device": "cuda"},
          marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
@@ -472,6 +475,15 @@ RUNTIME_CASES = [
     case("classifier-truncated-in-train", "train", r"models/classifier/classifier\.pt: not a readable dcgan-lab "
          r"classifier checkpoint \(\w+: .*\); rerun `dvc repro train_classifier`$",
          breaks=truncated("models/classifier/classifier.pt")),
+    case("second-classifier-truncated-in-evaluate", "evaluate", r"models/second_classifier/classifier\.pt: not a "
+         r"readable dcgan-lab second classifier checkpoint \(\w+: .*\); rerun `dvc repro train_second_classifier`$",
+         breaks=truncated("models/second_classifier/classifier.pt")),
+    case("second-classifier-missing-in-reference", "reference", r"models/second_classifier/classifier\.pt: second "
+         r"classifier checkpoint not found; run `dvc repro train_second_classifier` first, or set "
+         r"evaluate\.second_extractor: false$", breaks=moved_away("models/second_classifier")),
+    case("second-classifier-is-the-first-in-evaluate", "evaluate", r"models/second_classifier/classifier\.pt: not a "
+         r"readable dcgan-lab second classifier checkpoint \(ValueError: family None, not 'lenet'\); rerun `dvc repro "
+         r"train_second_classifier`$", breaks=torch_saved("models/second_classifier/classifier.pt", {"spec": {}})),
     case("classifier-missing-in-train", "train", r"models/classifier/classifier\.pt: classifier checkpoint not found; "
          r"run `dvc repro train_classifier` first$", breaks=moved_away("models/classifier")),
     case("state-truncated", "train", key(f"{STATE}: not a readable resumable checkpoint (RuntimeError: ") + r".*\); "

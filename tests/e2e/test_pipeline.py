@@ -40,7 +40,8 @@ def test_all_outputs_exist(repo):
                 "models/classifier/classifier.pt", "metrics/classifier.json", "metrics/eval.json", "metrics/eval.csv",
                 "metrics/ablation.json", "metrics/ablation.csv", "metrics/ablation.md", "plots/fid.png",
                 "plots/losses.png", "plots/samples.png", "dvc.lock", "metrics/reference.json",
-                "metrics/extractor.json", "plots/extractor.png"]
+                "metrics/extractor.json", "plots/extractor.png", "models/second_classifier/classifier.pt",
+                "metrics/second_classifier.json"]
     for v in VARIANTS:
         for s in SEEDS:
             expected += [f"models/{v}/seed{s}/checkpoint.pt", f"models/{v}/seed{s}/best.pt",
@@ -50,13 +51,16 @@ def test_all_outputs_exist(repo):
     assert [p for p in expected if not (dst / p).is_file()] == []
     # The reference stage's cache of the real split's features: per layer, and the FID statistics.
     names = sorted(p.name for p in (dst / "data/features").iterdir())
-    assert [re.fullmatch(r"dcgan-lab-real-[0-9a-f]{24}-dcgan-lab-classifier-(.*)\.pt", n)[1] for n in names] == [
-        "features-features", "features-logits", "stat-fid-features"]
+    pattern = r"dcgan-lab-real-[0-9a-f]{24}-(dcgan-lab-\w+)-(.*)\.pt"
+    assert sorted(re.fullmatch(pattern, n).groups() for n in names) == [
+        (space, f) for space in ("dcgan-lab-classifier", "dcgan-lab-lenet")  # both feature spaces
+        for f in ("features-features", "features-logits", "stat-fid-features")]
     lock = yaml.safe_load((dst / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"prepare", "train_classifier", "validate_extractor", "reference", "report",
+    assert set(lock["stages"]) == {"prepare", "train_classifier", "train_second_classifier", "validate_extractor",
+                                   "reference", "report",
                                    *(f"{stage}@{v}-{s}" for stage in ("train", "evaluate") for v in VARIANTS
                                      for s in SEEDS)}
-    assert sorted(p.name for p in (dst / "models").iterdir()) == ["classifier", *sorted(VARIANTS)]
+    assert sorted(p.name for p in (dst / "models").iterdir()) == ["classifier", *sorted(VARIANTS), "second_classifier"]
 
 
 def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
@@ -81,6 +85,10 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     assert all(r["extractor_test_accuracy"] == accuracy for by_seed in results.values() for r in by_seed.values())
     reference = json.loads((dst / "metrics/reference.json").read_text())
     assert reference["n_per_half"] == 150 and math.isfinite(reference["fid_half_vs_half"])
+    assert reference["second"]["extractor"] == "dcgan-lab-lenet" and math.isfinite(reference["second"]["fid_half_vs_half"])
+    for r in (r for by_seed in results.values() for r in by_seed.values()):  # every generator, in the second space too
+        assert r["second_extractor"] == "dcgan-lab-lenet"
+        assert all(math.isfinite(r[k]) for k in ("second_fid", "best_second_fid", "ema_second_fid", "ema_second_recall"))
     assert reference["is_real"] >= 1 - 1e-6
     report = (dst / "metrics/ablation.md").read_text()
     assert "Real data under the same extractor, for scale: FID between two halves of the test split" in report
@@ -109,7 +117,12 @@ def test_eval_metrics_are_finite_and_say_how_they_were_measured(repo):
     assert summary["design"] == {"primary": "ema_fid", "margin": 1.0, "alpha": 0.05, "comparisons": 1,
                                  "level": 0.05, "correction": "Bonferroni", "control": "radford", "seeds": [0, 1]}
     comparison = summary["verdicts"]["final_vs_radford"]
-    assert comparison["verdict"] in ("better", "equivalent", "inconclusive") and comparison["sentence"] == line[2:]
+    mark = comparison["second_space"]["mark"]  # re-decided in the second feature space
+    assert comparison["verdict"] in ("better", "equivalent", "inconclusive")
+    assert line[2:] == f"{comparison['sentence']} — **{mark}**"
+    assert mark == "holds in both spaces" or mark.startswith("differs in the second space: ")
+    assert summary["second_space"]["extractor"] == "dcgan-lab-lenet" and summary["second_space"]["of"] == 1
+    assert "## The verdicts in a second feature space (a robustness check)" in report
     assert comparison["test"] == "paired t" and 0 <= comparison["p"] <= comparison["p_bonferroni"] <= 1
     assert math.isfinite(comparison["fid_inf_diff"])  # FID∞ of the EMA generators, beside the verdict
     assert "better" not in summary["exploratory"]["final_vs_radford"]["is"]["sentence"]
@@ -132,7 +145,9 @@ def test_mlflow_holds_one_run_per_variant_with_steps_images_checkpoint_and_score
     assert report_run.data.tags["verdict.final_vs_radford"] == verdicts["final_vs_radford"]["outcome"]
     assert report_run.data.tags["design.primary"] == "ema_fid" and report_run.data.tags["design.margin"] == "1.0"
     text = client.download_artifacts(report_run.info.run_id, "report/verdicts.txt", str(dst / "tmp-artifacts"))
-    assert open(text).read().splitlines()[1:] == [verdicts["final_vs_radford"]["sentence"]]
+    mark = verdicts["final_vs_radford"]["second_space"]["mark"]
+    assert open(text).read().splitlines()[1:] == [f"{verdicts['final_vs_radford']['sentence']} — {mark}"]
+    assert report_run.data.tags["robustness.final_vs_radford"] == mark
     assert "final.fid_mean" in report_run.data.metrics
     assert {"final.ema_fid_ci_low", "final.ema_fid_ci_high"} <= set(report_run.data.metrics)  # the primary's interval
     from dcgan_lab.core.params import parse_params

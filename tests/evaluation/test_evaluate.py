@@ -14,7 +14,7 @@ from dcgan_lab.core.errors import EvaluationError
 from dcgan_lab.core.paths import EvalPaths, model_dir
 from dcgan_lab.evaluation.classifier import load_classifier
 from dcgan_lab.evaluation.evaluate import (
-    SCORES, _scores, class_coverage, evaluate_runs, evaluate_variant, load_real, log_results, predict_classes,
+    SCORES, _scores, class_coverage, evaluate_runs, evaluate_variant, log_results, predict_classes,
 )
 from dcgan_lab.evaluation.results import write_results
 from dcgan_lab.gan.checkpoint import save_gan, save_generator
@@ -145,7 +145,9 @@ def test_mlflow_gets_every_score_of_the_metric_table_and_its_spread():
         "best_precision", "best_recall", "ema_fid", "ema_fid_inf", "ema_is_mean", "ema_kid_mean", "ema_precision",
         "ema_recall", "ema_fid_delta", "intra_fid_mean", "conditional_accuracy", "intra_precision_mean",
         "intra_recall_mean", "intra_diversity_mean", "best_intra_precision_mean", "best_intra_recall_mean",
-        "best_intra_diversity_mean", "ema_intra_precision_mean", "ema_intra_recall_mean", "ema_intra_diversity_mean"])
+        "best_intra_diversity_mean", "ema_intra_precision_mean", "ema_intra_recall_mean", "ema_intra_diversity_mean",
+        *(f"{prefix}second_{k}" for prefix in ("", "best_", "ema_")  # the second feature space's
+          for k in ("fid", "kid_mean", "is_mean", "precision", "recall"))])
     r = {"fid": 4.0, "is_std": 0.1, "precision": float("nan"), "intra_fid": [1.0, None], "extractor": "x"}
     assert _scores(r) == {"fid": 4.0, "is_std": 0.1, "intra_fid_class0": 1.0}  # finite numbers only
 
@@ -210,12 +212,6 @@ def test_a_collapsed_run_is_one_warning_per_flagged_generator_and_its_mlflow_tag
         json.loads(run.mlflow_run.read_text())["run_id"]).data.tags
     assert tags["collapse"] == f"last: {r['collapse']}; EMA: {r['ema_collapse']}"
     assert {"intra_precision_mean", "intra_diversity_mean", "ema_intra_diversity_mean"} <= _scores(r).keys()
-
-
-def test_a_real_split_the_data_set_lacks_is_named(tmp_path):
-    data = prepared(tmp_path)  # a train split only
-    with pytest.raises(EvaluationError, match=r"^evaluate\.real_split: noise has no 'test' split; allowed here: $"):
-        load_real(EvaluateConfig(), data)
 
 
 def test_a_run_is_scored_once_per_protocol_even_if_a_rescore_differs_in_the_last_bits(tmp_path, monkeypatch):

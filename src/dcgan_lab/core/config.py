@@ -143,6 +143,25 @@ class ClassifierConfig:
 
 
 @dataclass(frozen=True)
+class SecondClassifierConfig:
+    # The second, independent feature space (evaluate.second_extractor): a classifier of another family (two 5x5
+    # conv + max-pool blocks and a `features`-wide fully connected layer, no batch norm; the first is all 3x3 convs,
+    # batch norm and global average pooling), trained apart from the first: SGD with Nesterov momentum, weight decay
+    # and dropout where the first has Adam, its own seed and batch size.
+    channels: int = 16  # of the first conv; the second has twice as many
+    features: int = 256  # the FC layer whose activations are the FID features
+    epochs: int = 2
+    max_steps: Optional[int] = None
+    batch_size: int = 100
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5.0e-4
+    dropout: float = 0.5
+    seed: int = 1
+    min_accuracy: float = 0.98
+
+
+@dataclass(frozen=True)
 class EvaluateConfig:
     feature_extractor: Literal["classifier", "inception"] = "classifier"
     inception_weights: Optional[str] = None
@@ -160,6 +179,9 @@ class EvaluateConfig:
     # recall is below collapse_recall (which needs precision_recall); 0 turns a check off.
     collapse_diversity: float = 0.5
     collapse_recall: float = 0.1
+    # Score every generator a second time in the second classifier's feature space (second_classifier), and the
+    # report re-decides every primary verdict there: a robustness check, never a second decision.
+    second_extractor: bool = True
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,7 @@ class Params:
     train: TrainConfig = field(default_factory=TrainConfig)
     variants: dict[str, VariantConfig] = field(default_factory=dict)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    second_classifier: SecondClassifierConfig = field(default_factory=SecondClassifierConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     ablation: AblationConfig = field(default_factory=AblationConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)

@@ -70,16 +70,32 @@ METRICS: dict[str, Metric] = {
     "ema_intra_diversity_mean": unreported("mean diversity ratio of EMA G", True, "ema_intra_diversity"),
     "conditional_accuracy": Metric("conditional accuracy", True, "conditional_accuracy", primary_eligible=False),
 }
+SECOND = "second_"  # key prefix: the score in the second feature space (evaluate.second_extractor)
+# The scores measured again in the second space, for the last, best and EMA generators: eval.json and MLflow only.
+SECOND_SPACE = ("fid", "kid_mean", "is_mean", "precision", "recall")
+BEST, EMA = "best_", "ema_"  # key prefixes: the score of the best checkpoint, of the EMA of G's weights
+for _prefix in ("", BEST, EMA):
+    for _key in SECOND_SPACE:
+        _m = METRICS[_prefix + _key] if _prefix + _key in METRICS else METRICS[_key]
+        METRICS[f"{_prefix}{SECOND}{_key}"] = unreported(f"{_m.label} in the second space", _m.higher_is_better,
+                                                         f"{_prefix}{SECOND}{_key}")
 
 PRIMARY = tuple(key for key, m in METRICS.items() if m.primary_eligible)  # what `ablation.primary` may name
 REPORTED = tuple(key for key, m in METRICS.items() if m.in_report)  # the report's columns, in their order
-BEST, EMA = "best_", "ema_"  # key prefixes: the score of the best checkpoint, of the EMA of G's weights
 
 
 def scored_for(prefix: str) -> tuple[str, ...]:
     """The keys <k> with <prefix><k> in the table (prefix BEST or EMA), in its order: what evaluate takes from the
     best checkpoint's or the EMA generator's evaluation. ema_fid_delta is none of them: "fid_delta" is no key."""
     return tuple(k.removeprefix(prefix) for k in METRICS if k.startswith(prefix) and k.removeprefix(prefix) in METRICS)
+
+
+def in_second_space(key: str) -> str | None:
+    """The key of `key` measured in the second feature space (ema_fid -> ema_second_fid), or None where the second
+    space does not measure it."""
+    prefix = next((p for p in (BEST, EMA) if key.startswith(p) and key.removeprefix(p) in METRICS), "")
+    second = f"{prefix}{SECOND}{key.removeprefix(prefix)}"
+    return second if second in METRICS else None
 
 
 def label(key: str) -> str:

@@ -17,7 +17,8 @@ from typing import Literal
 
 import yaml
 
-from .config import AblationConfig, ClassifierConfig, DataConfig, EvaluateConfig, Params, TrainConfig, VariantConfig
+from .config import (AblationConfig, ClassifierConfig, DataConfig, EvaluateConfig, Params, SecondClassifierConfig,
+                     TrainConfig, VariantConfig)
 from .errors import ConfigError
 from .metrics import PRIMARY
 
@@ -115,6 +116,7 @@ def _validate(p: Params) -> None:
     for name, v in p.variants.items():
         _validate_variant(p, name, v)
     _validate_classifier(p.classifier)
+    _validate_second_classifier(p.second_classifier)
     _validate_evaluate(p.evaluate)
     _validate_ablation(p)
     name = p.mlflow.model_name
@@ -167,6 +169,18 @@ def _validate_classifier(c: ClassifierConfig) -> None:
     _check(c.batch_size >= 1, "classifier.batch_size", c.batch_size, "an integer >= 1")
     _check(c.lr > 0, "classifier.lr", c.lr, "a number > 0")
     _check(0 <= c.min_accuracy <= 1, "classifier.min_accuracy", c.min_accuracy, "a number in [0, 1]")
+
+
+def _validate_second_classifier(c: SecondClassifierConfig) -> None:
+    for key in ("channels", "features", "epochs", "batch_size"):
+        _check(getattr(c, key) >= 1, f"second_classifier.{key}", getattr(c, key), "an integer >= 1")
+    _check(c.max_steps is None or c.max_steps >= 1, "second_classifier.max_steps", c.max_steps,
+           "null or an integer >= 1")
+    _check(c.lr > 0, "second_classifier.lr", c.lr, "a number > 0")
+    for key in ("momentum", "dropout"):
+        _check(0 <= getattr(c, key) < 1, f"second_classifier.{key}", getattr(c, key), "a number in [0, 1)")
+    _check(c.weight_decay >= 0, "second_classifier.weight_decay", c.weight_decay, "a number >= 0")
+    _check(0 <= c.min_accuracy <= 1, "second_classifier.min_accuracy", c.min_accuracy, "a number in [0, 1]")
 
 
 def _validate_evaluate(e: EvaluateConfig) -> None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,22 +22,20 @@ import torch
 from ..core import paths
 from ..core.config import EvaluateConfig, Params
 from ..core.device import resolve_device
-from ..core.errors import DataError, EvaluationError
 from ..core.files import atomic_write_text, code_hash, ensure_writable
 from ..core.metrics import BEST, EMA, METRICS, scored_for
 from ..core.progress import Progress
-from ..data.splits import load_split, read_manifest
 from ..gan.checkpoint import has_ema, load_generator, load_meta
 from ..gan.models import Generator
 from ..gan.sampling import generate
 from ..tracking.registry import log_generator
 from ..tracking.runs import RunLogger
-from . import classifier
+from . import classifier, second_space
 from .collapse import collapse_reason, collapse_tag, collapse_warnings
 from .fid_infinity import fid_infinity
-from .fidelity import (PRC_KWARGS, cache_real_features, cached_files, extractor_kwargs, fidelity_metrics,
-                       reference_cache_name, requested_labels)
+from .fidelity import PRC_KWARGS, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
 from .per_class import class_groups, intra_diversity, intra_precision_recall, per_class_scores
+from .reference import check_features, second_checkpoint, second_scores
 
 # What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
 SCORES = tuple(k for key, m in METRICS.items() for k in (key, m.spread) if k)
@@ -83,8 +79,10 @@ def evaluate_variant(
     classifier_path: Path,
     device: torch.device,
     cache_root: Path | None = None,
+    second: Path | None = None,
 ) -> dict:
-    """All metrics of one generator, plus the protocol that produced them. fid_inf is FID∞ (null below
+    """All metrics of one generator, plus the protocol that produced them, and with `second` (the second
+    classifier's checkpoint) its distribution scores in the second feature space (second_fid, ...). fid_inf is FID∞ (null below
     fid_infinity.MIN_SAMPLES samples), fitted to the FIDs fid_inf_fids of random subsets of fid_inf_counts
     samples (seeded by evaluate.seed), the last of them every sample: its FID is `fid`. collapse: null, or why
     the alarm flags this generator (thresholds in collapse_thresholds)."""
@@ -112,6 +110,9 @@ def evaluate_variant(
     result.update(intra_diversity(features[layer], groups, real_features[layer], labels, n_classes, cfg.seed))
     inf = fid_infinity(features[layer], real_features[layer], cfg.seed)
     result.update(fid_inf=inf.value, fid_inf_counts=list(inf.counts), fid_inf_fids=list(inf.fids))
+    if second is not None:
+        result.update(second_scores(fake, images, second, cfg, device, split_sha256, cache_root),
+                      second_extractor=second_space.EXTRACTOR_NAME)
     result.update(
         extractor=kwargs["feature_extractor"],
         fid_features=kwargs["feature_layer_fid"],
@@ -123,28 +124,6 @@ def evaluate_variant(
         collapse_thresholds={"diversity": cfg.collapse_diversity, "recall": cfg.collapse_recall},
     )
     return result
-
-
-def load_real(cfg: EvaluateConfig, data_dir: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
-    """The held-out split the generators are compared with, and its sha256 (from the manifest)."""
-    manifest = read_manifest(data_dir)
-    if cfg.real_split not in manifest["splits"]:
-        raise EvaluationError(
-            f"evaluate.real_split: {manifest['dataset']} has no {cfg.real_split!r} split; "
-            f"allowed here: {', '.join(s for s in manifest['splits'] if s != 'train')}"
-        )
-    return load_split(data_dir, cfg.real_split), manifest["splits"][cfg.real_split]["sha256"]
-
-
-def real_reference(real: torch.Tensor, cfg: EvaluateConfig, classifier_path: Path, device: torch.device) -> dict:
-    """What real data scores under the same extractor: FID/KID between two halves of the real split
-    (a floor for sample sets of that size) and IS of the first half (a ceiling)."""
-    images = real if cfg.n_real is None else real[: cfg.n_real]
-    half = len(images) // 2
-    m, _, _ = fidelity_metrics(images[:half], images[half : 2 * half], extractor_kwargs(cfg, classifier_path),
-                               replace(cfg, precision_recall=False), device)
-    return {"fid_half_vs_half": m["fid"], "kid_half_vs_half": m["kid_mean"], "is_real": m["is_mean"],
-            "n_per_half": half, "real_split": cfg.real_split}
 
 
 def check_inputs(variants: list[str], seeds: list[int], classifier_path: Path, models: Path) -> None:
@@ -166,22 +145,22 @@ def generators_of(run: paths.ModelDir) -> int:
 
 def score_run(cfg: EvaluateConfig, device: torch.device, name: str, seed: int, real: tuple[torch.Tensor, torch.Tensor],
               sha: str, classifier_path: Path, models: Path, cache_root: Path | None = None,
-              progress: Progress | None = None) -> dict:
+              progress: Progress | None = None, second: Path | None = None) -> dict:
     """One run's scores: its last generator's, with the best (best_*) and the EMA generator's (ema_*) beside them,
     each under the same protocol, and the extractor's test accuracy."""
     run = paths.model_dir(models, name, seed)
     tick = progress.update if progress else lambda now: None
-    r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device, cache_root)
+    r = evaluate_variant(load_generator(run.checkpoint), real, sha, cfg, classifier_path, device, cache_root, second)
     tick(now=f"{name} seed {seed}")
     if run.best.exists():  # the best generator by quick FID during training, same protocol
-        best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device, cache_root)
-        r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES},
+        best = evaluate_variant(load_generator(run.best), real, sha, cfg, classifier_path, device, cache_root, second)
+        r.update(best_step=load_meta(run.best)["steps"], **{f"{BEST}{k}": best[k] for k in BEST_SCORES if k in best},
                  best_collapse=best["collapse"])
         tick(now=f"{name} seed {seed} best")
     if has_ema(run.checkpoint):  # the EMA of G's weights (train.ema_decay), same protocol
         ema = evaluate_variant(load_generator(run.checkpoint, ema=True), real, sha, cfg, classifier_path, device,
-                               cache_root)
-        r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES}, ema_fid_delta=ema["fid"] - r["fid"],
+                               cache_root, second)
+        r.update(**{f"{EMA}{k}": ema[k] for k in EMA_SCORES if k in ema}, ema_fid_delta=ema["fid"] - r["fid"],
                  ema_collapse=ema["collapse"])
         tick(now=f"{name} seed {seed} EMA")
     accuracy = classifier.classifier_meta(classifier_path).get("test_accuracy")
@@ -200,6 +179,7 @@ def evaluate_runs(
     classifier_path: Path,
     models: Path,
     cache_root: Path | None = None,
+    second: Path | None = None,
 ) -> dict[str, dict[str, dict]]:
     """{variant: {"seed<k>": score_run(...)}} for every variant and seed given."""
     progress = Progress(sum(generators_of(paths.model_dir(models, name, seed)) for name in variants for seed in seeds),
@@ -208,7 +188,8 @@ def evaluate_runs(
     for name in variants:
         for seed in seeds:
             results.setdefault(name, {})[f"seed{seed}"] = score_run(cfg, device, name, seed, real, sha,
-                                                                    classifier_path, models, cache_root, progress)
+                                                                    classifier_path, models, cache_root, progress,
+                                                                    second)
     progress.close()
     for line in collapse_warnings(results):  # after the progress bar: a line of their own each
         print(line, file=sys.stderr)
@@ -227,7 +208,7 @@ def log_results(results: dict[str, dict[str, dict]], models: Path, tags: dict[st
         logger = RunLogger.resume(run.mlflow_run, name, seed, tags)
         scores = _scores(r)
         eval_tags = {f"eval.{k}": r[k] for k in ("extractor", "fid_features", "n_samples", "n_real", "real_split", "seed",
-                                            "kid_subset_size")}
+                                            "kid_subset_size", "second_extractor") if k in r}
         eval_tags["eval.code"] = code  # new evaluation code scores again, even under the same protocol
         # Unchanged variants keep their run across DVC experiments: a run already scored under this
         # protocol is not scored again (a rescore can differ in the last bits, e.g. with another thread
@@ -252,40 +233,9 @@ def _scores(r: dict) -> dict[str, float]:
             if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-def reference_stage(params: Params, data_dir: Path, classifier_dir: Path, out: paths.EvalPaths,
-                    features: Path) -> dict:
-    """The reference stage: what the real split scores against itself (reference.json: the real-vs-real floor, IS of
-    real images), and its features in torch-fidelity's cache under `features`, which every evaluate@ stage reads."""
-    cfg, device = params.evaluate, resolve_device(params.train.device)
-    classifier_path = paths.classifier_checkpoint(classifier_dir)
-    classifier.load_classifier(classifier_path)
-    ensure_writable(out.metrics, features.parent)
-    (images, _), sha = load_real(cfg, data_dir)
-    images = images if cfg.n_real is None else images[: cfg.n_real]
-    kwargs = extractor_kwargs(cfg, classifier_path)
-    if features.exists():  # only this split's features under this extractor: nothing stale beside them
-        shutil.rmtree(features)
-    features.mkdir(parents=True)
-    cache_real_features(images, kwargs, cfg, device, reference_cache_name(kwargs, sha, len(images)), features)
-    reference = real_reference(images, cfg, classifier_path, device)
-    atomic_write_text(out.reference, json.dumps(reference, indent=2) + "\n")
-    return reference
-
-
-def check_features(cfg: EvaluateConfig, data_dir: Path, classifier_path: Path, features: Path) -> tuple:
-    """The real split and its sha256, once the reference stage's cached features of it (under this extractor and
-    subset) are found in `features`: an evaluate@ stage reads them and never extracts the real split itself."""
-    real, sha = load_real(cfg, data_dir)
-    n_real = len(real[0]) if cfg.n_real is None else min(cfg.n_real, len(real[0]))
-    name = reference_cache_name(extractor_kwargs(cfg, classifier_path), sha, n_real)
-    if not cached_files(name, features):
-        raise DataError(f"{features}: no cached features of the {cfg.real_split} split under this extractor "
-                        f"({name}); run `dvc repro reference` first")
-    return real, sha
-
-
 def evaluate_run_stage(params: Params, name: str, seed: int, data_dir: Path, classifier_dir: Path, models: Path,
-                       out: paths.EvalPaths, features: Path, tags: dict[str, str]) -> dict:
+                       out: paths.EvalPaths, features: Path, tags: dict[str, str],
+                       second_dir: Path | None = None) -> dict:
     """An evaluate@<variant>-<seed> stage: score one run (its last, best and EMA generators), write
     metrics/eval/<variant>/seed<k>.json, and log the scores and the generator to the run's MLflow record."""
     cfg, device = params.evaluate, resolve_device(params.train.device)
@@ -293,8 +243,9 @@ def evaluate_run_stage(params: Params, name: str, seed: int, data_dir: Path, cla
     target = out.run(name, seed)
     ensure_writable(target.parent)
     check_inputs([name], [seed], classifier_path, models)  # the classifier first: its checksum names the features
-    real, sha = check_features(cfg, data_dir, classifier_path, features)
-    results = evaluate_runs(cfg, device, [name], [seed], real, sha, classifier_path, models, features)
+    second = second_checkpoint(cfg, second_dir)
+    real, sha = check_features(cfg, data_dir, classifier_path, features, second)
+    results = evaluate_runs(cfg, device, [name], [seed], real, sha, classifier_path, models, features, second)
     r = results[name][f"seed{seed}"]
     atomic_write_text(target, json.dumps(r, indent=2) + "\n")
     log_results(results, models, tags)

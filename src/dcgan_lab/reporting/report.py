@@ -20,7 +20,7 @@ from ..core.errors import ConfigError
 from ..core.files import atomic_write_text, ensure_writable
 from ..core.metrics import METRICS, PRIMARY, REPORTED, label, short
 from ..evaluation.results import results_table, write_results
-from . import sequential, stats, verdicts
+from . import robustness, sequential, stats, verdicts
 from .alarms import collapse_line, extractor_lines
 from .design import Design, wilcoxon_can_pass, wilcoxon_seeds
 from .figures import plot_losses, plot_metric, side_by_side
@@ -30,7 +30,8 @@ from .inputs import protocol_of, read_input, read_json, read_results
 class Study:
     """Everything the report says about one table of results: design, verdicts, exploratory comparisons."""
 
-    def __init__(self, table: pd.DataFrame, ablation: AblationConfig, variants: list[str]):
+    def __init__(self, table: pd.DataFrame, ablation: AblationConfig, variants: list[str],
+                 reference: dict | None = None):
         present = [v for v in variants if v in set(table["variant"])]
         if ablation.primary not in table:
             have = [k for k in PRIMARY if k in table]
@@ -44,6 +45,9 @@ class Study:
         self.design, self.verdicts, self.looks = sequential.primary_family(  # looks None: a fixed design
             table, pairs, design, ablation.seeds, metric.fid_inf)
         self.control, self.seeds, self.seed_sequence = present[0], sorted(set(table["seed"])), ablation.seed_sequence
+        # every verdict re-decided in the second feature space (None: not scored there), a robustness check only
+        self.second = robustness.second_space(table, pairs, self.design, self.verdicts, ablation.seeds, reference)
+        self.table = table
         self.summary = stats.noise_floor(table, [m for m in REPORTED if m in table])
         self.exploratory = [stats.compare(table, v, o, m, not METRICS[m].higher_is_better)
                             for m in PRIMARY if m in table and m != design.primary for v, o in pairs]
@@ -161,8 +165,12 @@ def render_markdown(study: Study, protocol: dict, reference: dict | None = None,
     lines = ["# Ablation report", "", *([alarm, ""] if alarm else []), *([flag, ""] if flag else []),
              *design_section(study),
              f"## Verdicts ({study.design.label})", ""]
-    lines += [f"- {v.sentence}" for v in study.verdicts] or ["- none: the study has one variant"]
-    lines += ["", *verdict_table(study), "", "## Exploratory comparisons (no verdicts)", "",
+    marks = study.second.marks if study.second else [None] * len(study.verdicts)
+    lines += [f"- {v.sentence}" + (f" — **{m}**" if m else "") for v, m in zip(study.verdicts, marks)] or [
+        "- none: the study has one variant"]
+    lines += ["", *verdict_table(study), "",
+              *robustness.section(study.second, study.verdicts, study.design, study.table, study.control),
+              "## Exploratory comparisons (no verdicts)", "",
               stats.EXPLORATORY_TEXT, ""]
     lines += [*stats.exploratory_table(study.exploratory, label), "", "## How it was measured", "",
               ", ".join(f"{k} = {v}" for k, v in protocol.items()) + ".", ""]
@@ -174,6 +182,11 @@ def render_markdown(study: Study, protocol: dict, reference: dict | None = None,
             f"Real data under the same extractor, for scale: FID between two halves of the {reference['real_split']} "
             f"split ({reference['n_per_half']} images each) = {reference['fid_half_vs_half']:.4g}, KID = "
             f"{reference['kid_half_vs_half']:.4g}, IS of real images = {reference['is_real']:.4g}.", ""]
+        if "second" in reference:
+            r2 = reference["second"]
+            lines += [f"In the second feature space ({r2['extractor']}, test accuracy {r2['test_accuracy']}): FID "
+                      f"between the halves = {r2['fid_half_vs_half']:.4g}, KID = {r2['kid_half_vs_half']:.4g}, IS of "
+                      f"real images = {r2['is_real']:.4g}.", ""]
     lines += ["## Per variant", "", "Mean over seeds ± half-width of the 95% t-interval (no interval with one seed).",
               ""]
     lines += _variant_table(study.summary, lambda r: _fmt(r.mean, r.ci95))
@@ -200,7 +213,10 @@ def summary_json(study: Study) -> dict:
         out["design"].update(sequential.design_json(d))
         out["looks"] = {f"look_{k}": look.to_dict() for k, look in enumerate(study.looks, start=1)}
     out["verdicts"] = {f"{v.variant}_vs_{v.other}": {**stats.json_ready(v.to_dict(), digits=6),
-                                                     "outcome": verdicts.outcome(v, d)} for v in study.verdicts}
+                                                     "outcome": verdicts.outcome(v, d),
+                                                     **robustness.verdict_entry(study.second, i)}
+                       for i, v in enumerate(study.verdicts)}
+    out.update(robustness.summary(study.second))
     exploratory: dict[str, dict] = {}
     for c in study.exploratory:
         entry = {k: x for k, x in c.to_dict().items() if k in ("diff", "ci_low", "ci_high", "test", "favour")}
@@ -217,7 +233,8 @@ def report_text(summary: dict) -> list[str]:
             f"comparisons (Bonferroni), seeds {d['seeds']}")
     if "looks" in d:
         head += f"; looks at {d['looks']} seeds, every look at the boundary {d['boundary']['better']:.2g}"
-    return [head, *(v["sentence"] for v in summary["verdicts"].values())]
+    return [head, *(v["sentence"] + (f" — {v['second_space']['mark']}" if "second_space" in v else "")
+                    for v in summary["verdicts"].values())]
 
 
 def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], tags: dict[str, str]) -> str:
@@ -228,7 +245,8 @@ def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], ta
     from ..tracking.runs import RunLogger
 
     logger = RunLogger.start("ablation", None, {}, tags, run_name="ablation")
-    variants = {v: entry for v, entry in summary.items() if v not in ("design", "verdicts", "exploratory")}
+    variants = {v: entry for v, entry in summary.items()
+                if v not in ("design", "looks", "verdicts", "exploratory", "second_space")}
     numbers = {f"{v}.{k}": x for v, entry in variants.items() for k, x in entry.items() if isinstance(x, (int, float))}
     primary = short(summary["design"]["primary"])
     for v, entry in variants.items():
@@ -237,7 +255,9 @@ def log_report(summary: dict, member_runs: list[Path], artifacts: list[Path], ta
             numbers.update({f"{v}.{primary}_ci_low": mean - half, f"{v}.{primary}_ci_high": mean + half})
     logger.log_metrics([numbers], [0])
     design = {f"design.{k}": str(v) for k, v in summary["design"].items()}
-    logger.set_tags({**design, **{f"verdict.{name}": entry["outcome"] for name, entry in summary["verdicts"].items()}})
+    logger.set_tags({**design, **{f"verdict.{name}": entry["outcome"] for name, entry in summary["verdicts"].items()},
+                     **{f"robustness.{name}": entry["second_space"]["mark"] for name, entry in summary["verdicts"].items()
+                        if "second_space" in entry}})
     logger.client.log_text(logger.run_id, "\n".join(report_text(summary)) + "\n", "report/verdicts.txt")
     for path in artifacts:
         logger.log_artifact(path, "report")
@@ -269,7 +289,7 @@ def write_report(params: Params, results_dir: paths.EvalPaths, train_metrics: Pa
     reference = read_input(results_dir.reference, read_json, "reference")
     validation = None if extractor is None else read_input(extractor, read_json, "validate_extractor")
     table = results_table(results)
-    study = Study(table, params.ablation, variants)  # a primary the results lack stops here, before any write
+    study = Study(table, params.ablation, variants, reference)  # a primary the results lack stops here, before any write
     ensure_writable(out.metrics, out.plots)
     markdown = render_markdown(study, protocol_of(results), reference, per_class_section(results, variants),
                                collapse_line(results, variants), validation)

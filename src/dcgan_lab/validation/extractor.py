@@ -25,9 +25,10 @@ from ..core.errors import EvaluationError
 from ..core.files import atomic_write_bytes, atomic_write_text, ensure_writable
 from ..core.progress import Progress
 from ..data.splits import load_split, read_manifest
-from ..evaluation import classifier
+from ..evaluation import classifier, second_space
 from ..evaluation.fidelity import (INCEPTION, Uint8Images, cache_real_features, extractor_kwargs, fidelity_metrics,
                                    reference_cache_name)
+from ..evaluation.reference import second_checkpoint
 from . import checks, figure
 from .disturb import Disturbance, disturbances, one_thread
 
@@ -160,17 +161,20 @@ def protocol(cfg: EvaluateConfig, split: str, n: int, n_reference: int, table: t
 
 
 def validate_extractor_stage(params: Params, data_dir: Path, classifier_dir: Path, metrics: Path,
-                             plots: Path) -> dict:
-    """The validate_extractor stage: the evaluation's extractor validated (validate_extractor), written to `metrics`
-    (JSON) and `plots` (PNG), both only once everything is measured."""
+                             plots: Path, second_dir: Path | None = None) -> dict:
+    """The validate_extractor stage: the evaluation's extractor validated (validate_extractor), and with
+    evaluate.second_extractor the second one (`second_dir`) beside it, written to `metrics` (JSON, keyed by
+    extractor, the evaluation's first) and `plots` (PNG), both only once everything is measured."""
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)
     classifier.load_classifier(classifier_path)  # missing or broken: one line now, not after minutes
-    kwargs = extractor_kwargs(cfg, classifier_path)
+    second = second_checkpoint(cfg, second_dir)  # the same
+    spaces = [extractor_kwargs(cfg, classifier_path)] + ([second_space.second_kwargs(second)] if second else [])
     ensure_writable(metrics.parent, plots.parent)
     split, held_out, reference, sha = load_inputs(cfg, data_dir)
-    name = kwargs["feature_extractor"]
-    result = {"extractors": {name: validate_extractor(name, kwargs, held_out, reference, sha, cfg, device)},
+    result = {"extractors": {kwargs["feature_extractor"]: validate_extractor(kwargs["feature_extractor"], kwargs,
+                                                                             held_out, reference, sha, cfg, device)
+                             for kwargs in spaces},
               "protocol": protocol(cfg, split, len(held_out[0]), len(reference),
                                    disturbances(len(held_out[0]), len(held_out[1].unique())))}
     png = figure.render(result)
