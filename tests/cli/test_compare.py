@@ -1,7 +1,7 @@
 """`dcgan-lab compare`, run as the installed console script: the declared design, then the verdict sentences the
-report stored in ablation.json, printed as they are, from the committed metrics/ablation.json and from a small
-one written here; exploratory lines with --metric; one error line for a missing file, an unknown metric, or an
-ablation.json from before the declared design."""
+report stored in ablation.json, printed as they are with the second feature space's mark, from the committed
+metrics/ablation.json and from a small one written here; exploratory lines with --metric; one error line for a
+missing file, an unknown metric, or an ablation.json from before the declared design."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ def test_the_design_then_the_stored_sentences_and_exploratory_lines_on_request(t
 
     committed = json.loads((ROOT / "metrics" / "ablation.json").read_text())
     lines = real.stdout.splitlines()[1:]
-    assert lines == [v["sentence"] for v in committed["verdicts"].values()] and len(lines) == 6
+    assert lines == [f"{v['sentence']} — {v['second_space']['mark']}" for v in committed["verdicts"].values()]
+    assert len(lines) == 6  # each with its mark from the second feature space
 
 
 def test_against_another_run_says_verdict_by_verdict_whether_it_reproduced(tmp_path):

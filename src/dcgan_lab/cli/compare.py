@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> None:
             raise UserError("--against compares verdicts, which only the primary has; omit --metric")
         lines = agreement_lines(report, read_report(Path(args.against)), Path(args.against))
     elif args.metric is None:
-        lines = [entry["sentence"] for entry in report["verdicts"].values()]
+        lines = [entry["sentence"] + (f" — {entry['second_space']['mark']}" if "second_space" in entry else "")
+                 for entry in report["verdicts"].values()]  # with the second feature space's mark where there is one
     else:
         lines = exploratory_lines(report, args.metric, Path(args.metrics))
     for line in lines:
