@@ -100,6 +100,13 @@ def test_without_second_space_scores_or_floor_there_is_no_mark_and_no_section():
         assert "second_space" not in out and all("second_space" not in v for v in out["verdicts"].values())
 
 
+def test_a_study_of_the_control_alone_has_nothing_to_re_decide():
+    t = table({"radford": 5.0, "baseline": 8.0, "improved": 4.0}, {"radford": 97.5, "baseline": 1.0, "improved": 1.0})
+    alone = AblationConfig(variants=("radford",), primary="ema_fid", looks=None, seeds=tuple(range(6)))
+    study = Study(t[t["variant"] == "radford"], alone, ["radford"], REFERENCE)
+    assert study.verdicts == [] and study.second is None and "second feature space" not in render_markdown(study, {})
+
+
 def test_a_primary_the_second_space_does_not_measure_gets_no_re_decision():
     t = table({"radford": 5.0, "baseline": 8.0, "improved": 4.0}, {"radford": 1.0, "baseline": 1.0, "improved": 1.0})
     t["intra_fid_mean"] = t["fid"]

@@ -73,11 +73,12 @@ def carried_margin(margin: float, excess: tuple[float, float]) -> float | None:
 
 def second_space(table: pd.DataFrame, pairs: Sequence[tuple[str, str]], design: Design, first: list[Verdict],
                  order: Sequence[int], reference: dict | None) -> SecondSpace | None:
-    """The family re-decided on design.primary's second-space key; None when the runs were not scored there (
-    evaluate.second_extractor off), the primary has no second-space counterpart, reference.json has no floor, or
-    the control is not above its floor in both spaces (no margin to carry over)."""
+    """The family re-decided on design.primary's second-space key; None when there is no comparison, the runs were
+    not scored there (evaluate.second_extractor off), the primary has no second-space counterpart, reference.json
+    has no floor, or the control is not above its floor in both spaces (no margin to carry over)."""
     key = in_second_space(design.primary)
-    if key is None or key not in table or table[key].isna().all() or not reference or "second" not in reference:
+    if not pairs or key is None or key not in table or table[key].isna().all() or not reference or \
+            "second" not in reference:  # no pairs: a study of the control alone
         return None
     control = pairs[0][1]
     seeds = usable_seeds(table, order)[: design.looks[0]] if design.looks else sorted(set(table["seed"]))
