@@ -21,11 +21,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_train, isa
+import yaml
+
+from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_startup, bench_train, isa
 from benchmarks.common import ROOT, Row, machine_facts, render_table, standalone, write_json
 
-# train_avx2: the train benchmark again in a child process restricted to AVX2 (isa.py), on a CPU only.
-SECTIONS = ("train", "train_avx2", "eval", "logging", "pipeline")
+# train_avx2: the train benchmark again in a child process restricted to AVX2 (isa.py), on a CPU only; the same
+# for startup_avx2 (each stage's start-up, bench_startup.py).
+SECTIONS = ("train", "train_avx2", "eval", "logging", "pipeline", "startup", "startup_avx2")
 
 
 def sections(text: str) -> list[str]:
@@ -49,7 +52,7 @@ def train_args(args: argparse.Namespace) -> list[str]:
 
 
 def main() -> int:
-    modules = (bench_train, bench_eval, bench_logging, bench_pipeline)
+    modules = (bench_train, bench_eval, bench_logging, bench_pipeline, bench_startup)
     args, params, device = standalone(__doc__, add_arguments, *(m.add_arguments for m in modules),
                                       json_default=str(ROOT / "metrics" / "bench.json"))
     facts = machine_facts(str(device))
@@ -86,6 +89,11 @@ def main() -> int:
     section("logging", lambda: bench_logging.bench(params, images, device, args.log_variant, args.log_steps,
                                                    args.log_repeats))
     section("pipeline", lambda: bench_pipeline.bench(args.dvc_repeats))
+    raw = yaml.safe_load(Path(args.params).read_text())
+    stages = args.startup_stages or None
+    section("startup", lambda: bench_startup.bench(raw, args.startup_repeats, stages))
+    if device.type == "cpu":
+        section("startup_avx2", lambda: bench_startup.bench(raw, args.startup_repeats, stages, avx2=True))
 
     total = time.perf_counter() - started
     facts["bench_seconds"] = round(total, 1)
