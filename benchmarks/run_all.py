@@ -1,6 +1,6 @@
 """All benchmarks in one process: print one table and write metrics/bench.json (what `make bench` runs).
 
-    python benchmarks/run_all.py            # default sizes, about 2 minutes on an idle 2-core CPU
+    python benchmarks/run_all.py            # default sizes, about 6 minutes on an idle 2-core CPU
     python benchmarks/run_all.py --quick    # a smoke run, under a minute
     python benchmarks/run_all.py --only train,eval --train-repeats 5
     python benchmarks/run_all.py --only train,train_avx2   # both instruction sets, side by side
