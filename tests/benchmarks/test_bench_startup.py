@@ -3,14 +3,16 @@ its first progress line), the stage stopped there before it writes anything, a s
 row that says why; and on the real dvc.lock, a command for every stage of the pipeline."""
 
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import yaml
 
-from benchmarks import bench_startup
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # benchmarks/ is not an installed package
+from benchmarks import bench_startup  # noqa: E402
 
 STAGE = '''
 import argparse
