@@ -38,7 +38,7 @@ if __package__ in (None, ""):
 
 import yaml
 
-from benchmarks.common import ROOT, Row, report, standalone, summary
+from benchmarks.common import ROOT, Row, comma_list, report, standalone, summary
 from benchmarks.isa import AVX2_ENV, LABEL, probe, restricted
 
 PROBE = Path(__file__).resolve().parent / "startup_probe.py"
@@ -70,17 +70,20 @@ def stage_commands(root: Path, params: dict) -> dict[str, tuple[str, list[str]]]
 def run_once(argv: list[str], until: str, env: dict[str, str], root: Path) -> dict[str, float]:
     """One probed run of a stage: wall seconds from starting the process to each mark it printed; raises when the
     stage failed or ended before the mark."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(PROBE), "--until", until, *argv], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    seen: dict[str, float] = {}
-    for line in proc.stdout:
-        if line.startswith("STARTUP "):
-            name = line.split()[1]
-            seen[name] = time.perf_counter() - started
-            if name in (until, "end"):
-                break
-    _, err = proc.communicate(timeout=600)
+    with tempfile.TemporaryFile("w+") as stderr:  # a file, not a pipe: a chatty stage cannot fill it and stall
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(PROBE), "--until", until, *argv], cwd=root, env=env,
+                                stdout=subprocess.PIPE, stderr=stderr, text=True)
+        seen: dict[str, float] = {}
+        for line in proc.stdout:
+            if line.startswith("STARTUP "):
+                name = line.split()[1]
+                seen[name] = time.perf_counter() - started
+                if name in (until, "end"):
+                    break
+        proc.communicate(timeout=600)
+        stderr.seek(0)
+        err = stderr.read()
     if until not in seen:
         tail = " | ".join(err.strip().splitlines()[-3:])
         raise RuntimeError(f"{' '.join(argv[:1])} exited ({proc.returncode}) before its start-up ended: {tail}")
@@ -132,18 +135,11 @@ def bench(params_raw: dict, repeats: int, stages: list[str] | None = None, avx2:
         return rows + stage_rows(commands, repeats, env, root, suffix, verbose)
 
 
-def stage_list(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if unknown := set(names) - set(UNTIL):
-        raise argparse.ArgumentTypeError(f"unknown {', '.join(sorted(unknown))}; allowed: {', '.join(UNTIL)}")
-    return names
-
-
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     repeats = int(os.environ.get("BENCH_STARTUP_REPEATS", 1 if quick else 3))
     parser.add_argument("--startup-repeats", type=int, default=repeats,
                         help="timed runs of each stage, after one untimed (default 3; quick 1)")
-    parser.add_argument("--startup-stages", type=stage_list, default=os.environ.get("BENCH_STARTUP_STAGES", ""),
+    parser.add_argument("--startup-stages", type=comma_list(tuple(UNTIL)), default=os.environ.get("BENCH_STARTUP_STAGES", ""),
                         help=f"comma-separated subset of {','.join(UNTIL)} (default: all)")
     parser.add_argument("--startup-avx2", action="store_true",
                         help="restricted to AVX2 (isa.py's variables) instead of natively")

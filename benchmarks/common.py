@@ -163,6 +163,19 @@ def write_json(path: Path, facts: dict, rows: list[Row], settings: dict) -> None
     tmp.replace(path)
 
 
+def comma_list(allowed):
+    """An argparse type: a comma-separated subset of `allowed`, in the order given; an unknown name is refused with
+    the allowed ones."""
+    import argparse
+
+    def parse(text: str) -> list[str]:
+        names = [s.strip() for s in text.split(",") if s.strip()]
+        if unknown := set(names) - set(allowed):
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(sorted(unknown))}; allowed: {', '.join(allowed)}")
+        return names
+    return parse
+
+
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")
 

@@ -24,22 +24,15 @@ if __package__ in (None, ""):
 import yaml
 
 from benchmarks import bench_eval, bench_logging, bench_pipeline, bench_startup, bench_train, isa
-from benchmarks.common import ROOT, Row, machine_facts, render_table, standalone, write_json
+from benchmarks.common import ROOT, Row, comma_list, machine_facts, render_table, standalone, write_json
 
 # train_avx2: the train benchmark again in a child process restricted to AVX2 (isa.py), on a CPU only; the same
 # for startup_avx2 (each stage's start-up, bench_startup.py).
 SECTIONS = ("train", "train_avx2", "eval", "logging", "pipeline", "startup", "startup_avx2")
 
 
-def sections(text: str) -> list[str]:
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    if unknown := set(names) - set(SECTIONS):
-        raise argparse.ArgumentTypeError(f"unknown {', '.join(sorted(unknown))}; allowed: {', '.join(SECTIONS)}")
-    return names
-
-
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
-    parser.add_argument("--only", type=sections, default=os.environ.get("BENCH_ONLY", ",".join(SECTIONS)),
+    parser.add_argument("--only", type=comma_list(SECTIONS), default=os.environ.get("BENCH_ONLY", ",".join(SECTIONS)),
                         help=f"comma-separated subset of {','.join(SECTIONS)}")
 
 
