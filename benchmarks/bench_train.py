@@ -8,7 +8,7 @@ Both run in this process, interleaved (ABBA order), on the same device, batch si
 Each run trains W + T steps; the first W (= log_every: ours can only be timed at its host reads) are
 warm-up and also absorb the start of DataLoader workers, then T steps are timed. images/s = T * B / time.
 
-    python benchmarks/bench_train.py                     # baseline and final, default sizes
+    python benchmarks/bench_train.py                     # every variant of the study, default sizes
     python benchmarks/bench_train.py --quick             # a smoke run (~1 min)
     python benchmarks/bench_train.py --profile           # torch.profiler: top ops of our step
 """
@@ -263,6 +263,11 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
     return "\n".join(lines)
 
 
+def variant_names(arg: str, params) -> list[str]:
+    """--variants as a list; empty: every variant the study trains (ablation.variants), in its order."""
+    return arg.split(",") if arg else list(params.ablation.variants)
+
+
 def load_inputs(params, reference_data: str, data: Path = ROOT / "data" / "prepared"
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The prepared train split in `data` (what the train stage reads); for --reference-data raw28, the original
@@ -281,8 +286,9 @@ def load_inputs(params, reference_data: str, data: Path = ROOT / "data" / "prepa
 
 def add_arguments(parser: argparse.ArgumentParser, quick: bool) -> None:
     env = os.environ.get
-    parser.add_argument("--variants", default=env("BENCH_TRAIN_VARIANTS", "baseline" if quick else "baseline,final"),
-                        help="comma-separated variants of params.yaml (default: baseline,final; quick baseline)")
+    parser.add_argument("--variants", default=env("BENCH_TRAIN_VARIANTS", "baseline" if quick else ""),
+                        help="comma-separated variants of params.yaml (default: the study's, ablation.variants, "
+                             "whose last one the MFU rows count; quick: baseline)")
     parser.add_argument("--train-steps", type=int, default=int(env("BENCH_TRAIN_STEPS", 50)),
                         help="timed steps per run after log_every warm-up ones, rounded to a multiple of "
                              "train.log_every (default 50)")
@@ -312,7 +318,7 @@ def main() -> None:
     if args.profile:
         print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
         return
-    rows = bench(params, images, labels, device, args.variants.split(","), args.train_steps, args.train_repeats,
+    rows = bench(params, images, labels, device, variant_names(args.variants, params), args.train_steps, args.train_repeats,
                  args.workers, reference_images, args.peak_tflops)
     report(rows, args, device)
 

@@ -37,3 +37,9 @@ def test_quick_train_bench_runs_and_the_reference_trains(params):
     assert peak.name.startswith("fp32 matmul peak, measured") and peak.ours > 0
     assert mfu.name == "MFU, train step (ours, final)" and 0 < mfu.ours < 100
     assert mfu.detail["peak_tflops"] == pytest.approx(peak.ours / 1e3)
+
+
+def test_default_variants_are_the_studys(params):
+    # make bench times every variant a default `make repro` trains; the MFU rows count the last one.
+    assert bench_train.variant_names("", params) == list(params.ablation.variants)
+    assert bench_train.variant_names("final,baseline", params) == ["final", "baseline"]
