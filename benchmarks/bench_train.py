@@ -318,8 +318,8 @@ def main() -> None:
     if args.profile:
         print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
         return
-    rows = bench(params, images, labels, device, variant_names(args.variants, params), args.train_steps, args.train_repeats,
-                 args.workers, reference_images, args.peak_tflops)
+    rows = bench(params, images, labels, device, variant_names(args.variants, params), args.train_steps,
+                 args.train_repeats, args.workers, reference_images, args.peak_tflops)
     report(rows, args, device)
 
 

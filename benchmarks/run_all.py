@@ -73,8 +73,8 @@ def main() -> int:
     if {"train", "logging"} & set(args.only):
         images, labels, reference_images = bench_train.load_inputs(params, args.reference_data, Path(args.data))
     section("train", lambda: bench_train.bench(
-        params, images, labels, device, bench_train.variant_names(args.variants, params), args.train_steps, args.train_repeats,
-        args.workers, reference_images, args.peak_tflops))
+        params, images, labels, device, bench_train.variant_names(args.variants, params), args.train_steps,
+        args.train_repeats, args.workers, reference_images, args.peak_tflops))
     if device.type == "cpu":
         section("train_avx2", lambda: isa.restricted_train_rows(train_args(args)))
     section("eval", lambda: bench_eval.bench(params, device, args.eval_variant, args.eval_samples or None,
