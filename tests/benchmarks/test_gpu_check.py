@@ -62,7 +62,8 @@ def test_every_path_is_a_row_and_a_failing_one_says_why(params_file, tmp_path, m
     assert "on **cpu (no GPU: --device cpu)**" in text and "Peak for MFU: --peak-tflops 0.05 TFLOP/s." in text
     assert "512 noise images (no data at" in text  # (5 warm-up + 10 timed + 1) steps of 32
 
-    stage, evals = "train stage, 64x64, width 8", ["eval final (s)", "eval final, warm real cache (s)"]
+    stage = "train stage, 64x64, width 8"
+    evals = ["eval final (s)", "eval final, warm real cache (s)", "eval final, vs ready-made samples (s)"]
     assert list(rows)[: len(gpu_check.PATHS)] == [p.name for p in gpu_check.PATHS]
     assert {stage, *evals} <= set(rows)
     assert all(name in printed for name in rows)  # the printed table has the same rows
@@ -82,7 +83,7 @@ def test_every_path_is_a_row_and_a_failing_one_says_why(params_file, tmp_path, m
     assert rows["bf16 autocast"]["precision"] == "bf16" and rows["channels_last"]["precision"] == "fp32"
     assert number(rows[stage]["ours"]) > 0 and number(rows[stage]["MFU"]) > 0 and "4 steps of 32" in rows[stage]["note"]
     assert all(number(rows[name]["ours"]) > 0 and number(rows[name]["classic loop / direct"]) > 0 for name in evals)
-    assert "same FID on both sides: True" in rows["eval final (s)"]["note"]
+    assert "same FID as torch-fidelity handed our samples ready-made: True" in rows["eval final (s)"]["note"]
 
 
 def test_the_train_paths_read_the_prepared_split_where_there_is_one(params_file, tmp_path):

@@ -34,8 +34,8 @@ from . import classifier, second_space
 from .collapse import collapse_reason, collapse_tag, collapse_warnings
 from .fid_infinity import fid_infinity
 from .fidelity import PRC_KWARGS, extractor_kwargs, fidelity_metrics, reference_cache_name, requested_labels
-from .memory import keep_freed_memory
 from .per_class import class_groups, intra_diversity, intra_precision_recall, per_class_scores
+from .process import keep_freed_memory, one_blas_thread
 from .reference import check_features, second_checkpoint, second_scores
 
 # What goes to MLflow: every score of the table and its spread (and intra_fid_class<k>, see _scores).
@@ -103,13 +103,15 @@ def evaluate_variant(
         preds = predict_classes(fake, clf, device)
     result.update(class_coverage(preds, labels, clf.spec.n_classes))
     layer, n_classes = kwargs["feature_layer_fid"], clf.spec.n_classes  # per-class FID in the overall FID's space
-    result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels, n_classes))
-    groups, _ = class_groups(preds, requested)  # every per-class score groups the samples as the intra-FID does
-    if cfg.precision_recall:  # in the overall precision/recall's feature space, with its settings
-        prc = kwargs["feature_layer_prc"]
-        result.update(intra_precision_recall(features[prc], groups, real_features[prc], labels, n_classes, PRC_KWARGS))
-    result.update(intra_diversity(features[layer], groups, real_features[layer], labels, n_classes, cfg.seed))
-    inf = fid_infinity(features[layer], real_features[layer], cfg.seed)
+    with one_blas_thread():  # small NumPy products between torch's ops (process.py)
+        result.update(per_class_scores(features[layer], real_features[layer], preds, requested, labels, n_classes))
+        groups, _ = class_groups(preds, requested)  # every per-class score groups the samples as the intra-FID does
+        if cfg.precision_recall:  # in the overall precision/recall's feature space, with its settings
+            prc = kwargs["feature_layer_prc"]
+            result.update(intra_precision_recall(features[prc], groups, real_features[prc], labels, n_classes,
+                                                 PRC_KWARGS))
+        result.update(intra_diversity(features[layer], groups, real_features[layer], labels, n_classes, cfg.seed))
+        inf = fid_infinity(features[layer], real_features[layer], cfg.seed)
     result.update(fid_inf=inf.value, fid_inf_counts=list(inf.counts), fid_inf_fids=list(inf.fids))
     if second is not None:
         result.update(second_scores(fake, images, second, cfg, device, split_sha256, cache_root),
@@ -239,7 +241,7 @@ def evaluate_run_stage(params: Params, name: str, seed: int, data_dir: Path, cla
                        second_dir: Path | None = None) -> dict:
     """An evaluate@<variant>-<seed> stage: score one run (its last, best and EMA generators), write
     metrics/eval/<variant>/seed<k>.json, and log the scores and the generator to the run's MLflow record.
-    Freed memory stays in the process (memory.py): half the stage's time went to page faults without."""
+    Freed memory stays in the process (process.py): torch-fidelity's precision/recall faulted its pages in again."""
     keep_freed_memory()
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)

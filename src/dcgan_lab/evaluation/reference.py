@@ -21,6 +21,7 @@ from ..core.metrics import SECOND, SECOND_SPACE
 from ..data.splits import load_split, read_manifest
 from . import classifier, second_space
 from .fidelity import cache_real_features, cached_files, extractor_kwargs, fidelity_metrics, reference_cache_name
+from .process import keep_freed_memory
 
 
 def load_real(cfg: EvaluateConfig, data_dir: Path) -> tuple[tuple[torch.Tensor, torch.Tensor], str]:
@@ -49,7 +50,9 @@ def reference_stage(params: Params, data_dir: Path, classifier_dir: Path, out: p
                     features: Path, second_dir: Path | None = None) -> dict:
     """The reference stage: what the real split scores against itself (reference.json: the real-vs-real floor, IS of
     real images), and its features in torch-fidelity's cache under `features`, which every evaluate@ stage reads;
-    with evaluate.second_extractor the same in the second space (`second_dir`), under reference.json's "second"."""
+    with evaluate.second_extractor the same in the second space (`second_dir`), under reference.json's "second".
+    Freed memory stays in the process (process.py)."""
+    keep_freed_memory()
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)
     classifier.load_classifier(classifier_path)

@@ -28,6 +28,7 @@ from ..data.splits import load_split, read_manifest
 from ..evaluation import classifier, second_space
 from ..evaluation.fidelity import (INCEPTION, Uint8Images, cache_real_features, extractor_kwargs, fidelity_metrics,
                                    reference_cache_name)
+from ..evaluation.process import keep_freed_memory
 from ..evaluation.reference import second_checkpoint
 from . import checks, figure
 from .disturb import Disturbance, disturbances, one_thread
@@ -164,7 +165,9 @@ def validate_extractor_stage(params: Params, data_dir: Path, classifier_dir: Pat
                              plots: Path, second_dir: Path | None = None) -> dict:
     """The validate_extractor stage: the evaluation's extractor validated (validate_extractor), and with
     evaluate.second_extractor the second one (`second_dir`) beside it, written to `metrics` (JSON, keyed by
-    extractor, the evaluation's first) and `plots` (PNG), both only once everything is measured."""
+    extractor, the evaluation's first) and `plots` (PNG), both only once everything is measured. Freed memory stays
+    in the process (evaluation/process.py)."""
+    keep_freed_memory()
     cfg, device = params.evaluate, resolve_device(params.train.device)
     classifier_path = paths.classifier_checkpoint(classifier_dir)
     classifier.load_classifier(classifier_path)  # missing or broken: one line now, not after minutes
