@@ -77,13 +77,13 @@ class AsUint8(torch.nn.Module):
     """Our generator as torch-fidelity wants one: noise (and for a conditional G, labels) in, uint8 images out."""
 
     def __init__(self, g):
-        super().__init__()
-        self.g = g
-
-    def forward(self, z, y=None):
         from dcgan_lab.gan.pixels import to_uint8
 
-        return to_uint8(self.g(z) if y is None else self.g(z, y), self.g.spec.pixel_range)
+        super().__init__()
+        self.g, self.to_uint8 = g, to_uint8
+
+    def forward(self, z, y=None):
+        return self.to_uint8(self.g(z) if y is None else self.g(z, y), self.g.spec.pixel_range)
 
 
 def bench(params, device: torch.device, variant: str, n_samples: int | None, repeats: int,
