@@ -37,6 +37,10 @@ def test_quick_train_bench_runs_and_the_reference_trains(params):
     assert peak.name.startswith("fp32 matmul peak, measured") and peak.ours > 0
     assert mfu.name == "MFU, train step (ours, final)" and 0 < mfu.ours < 100
     assert mfu.detail["peak_tflops"] == pytest.approx(peak.ours / 1e3)
+    # What bounds the ratio: both loops' MFU on the same model FLOPs; the ratio is theirs, its ceiling 1 / the reference's.
+    both = next(r for r in rows if r.name == "MFU, train step (final): ours vs the classic loop")
+    assert both.ours == pytest.approx(mfu.ours) and both.ratio == pytest.approx(row.ratio)
+    assert both.detail["ceiling_ratio"] == pytest.approx(100 / both.reference) and "ratio ceiling" in both.note
 
 
 def test_default_variants_are_the_studys(params):
