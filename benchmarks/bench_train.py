@@ -168,11 +168,10 @@ def compare_row(name: str, ours: list[dict], theirs: list[dict], target: float, 
         reference_last_losses=theirs[-1]["last_losses"], **detail)
 
 
-def mfu_row(params, variant_name: str, row: Row, peak: float, peak_note: str, device: torch.device) -> Row:
-    """Both loops' MFU on one variant, counted with the model FLOPs its step needs (ours: the classic loop also
-    computes D's weight gradients in the G update, which it then discards). The ratio is the train row's; its
+def mfu_row(variant_name: str, row: Row, flops: float, peak: float, peak_note: str) -> Row:
+    """Both loops' MFU on one variant, counted with the model FLOPs of our step (`flops` per image; the classic
+    loop also computes D's weight gradients in the G update and discards them). The ratio is the train row's; its
     ceiling, ours at 100% of the peak, is 1 / the classic loop's MFU: what bounds the ratio once ours is at peak."""
-    flops = flops_per_image(params, variant_name, device)["train_step_flops_per_image"]
     ours, theirs = (flops * ips / (peak * 1e12) for ips in (row.ours, row.reference))
     return Row(f"MFU, train step ({variant_name}): ours vs the classic loop", "%", 100 * ours, 100 * theirs,
                ratio=ours / theirs, note=f"ratio ceiling, ours at 100% of the peak: {1 / theirs:.2f}x; "
@@ -194,11 +193,13 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
             ours, theirs = interleaved(params, name, images, loader, device, warm, timed, repeats, verbose)
             rows.append(compare_row(f"train {name} (img/s)", ours, theirs, TARGET[device.type], params, warm, timed,
                                     workers))
-        flops = flops_per_image(params, variants[-1], device)
+        counted = {name: flops_per_image(params, name, device) for name in variants}
+        flops = counted[variants[-1]]
         ips = rows[-1].ours  # our images/s on the variant the FLOPs are counted for
         peak_value, peak_note = peak_tflops(device, peak)
         if peak_value:
-            rows += [mfu_row(params, name, row, peak_value, peak_note, device) for name, row in zip(variants, rows)]
+            rows += [mfu_row(name, row, counted[name]["train_step_flops_per_image"], peak_value, peak_note)
+                     for name, row in zip(variants, rows)]
         rows.append(Row(f"model FLOPs/image, train step ({variants[-1]})", "MFLOP",
                         flops["train_step_flops_per_image"] / 1e6, note="torch.utils.flop_counter; G forward "
                         f"alone {flops['g_forward_flops_per_image'] / 1e6:.1f} MFLOP/image", detail=flops))
