@@ -13,7 +13,7 @@ import torch
 
 from dcgan_lab.core.config import Params
 from dcgan_lab.core.params import parse_params
-from helpers import free_port, random_images, raw_params_file, shrink, start_mlflow_server, trained_model_dir
+from helpers import build_prefix, free_port, random_images, raw_params_file, shrink, start_mlflow_server, trained_model_dir
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,14 @@ def model_dir(raw_params, tmp_path_factory) -> Path:
     """models/final/seed0 as the train stage writes it, from a few real steps at tiny widths (helpers.
     trained_model_dir); shared by the tests of the `dcgan-lab` command, which only read it."""
     return trained_model_dir(tmp_path_factory.mktemp("models") / "final" / "seed0", parse_params(shrink(raw_params)))
+
+
+@pytest.fixture(scope="session")
+def prefix_repo(tmp_path_factory) -> Path:
+    """The stages before training (helpers.PREFIX_STAGES), run once by `dvc repro` in a repository copy with
+    shrink()'s params; the e2e modules that start at training copy its results (repo_copy's `prefix`). The
+    pipeline test alone runs every stage from nothing."""
+    return build_prefix(tmp_path_factory.mktemp("prefix"))
 
 
 @pytest.fixture

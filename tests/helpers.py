@@ -192,9 +192,16 @@ def commit(dst: Path, env: dict, message: str) -> str:
     return run(["git", "rev-parse", "HEAD"], dst, env).stdout.strip()
 
 
-def repo_copy(dst: Path, raw_params: dict) -> dict:
+# The stages before training: what every e2e repository runs the same way from shrink()'s params.
+PREFIX_STAGES = ("prepare", "train_classifier", "train_second_classifier", "validate_extractor", "reference")
+
+
+def repo_copy(dst: Path, raw_params: dict, prefix: Path | None = None) -> dict:
     """This repository's files (as git sees them, without dvc.lock, metrics/ and benchmarks/) in a fresh
-    git repo at `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in."""
+    git repo at `dst`, with `raw_params` as params.yaml. Returns the environment to run `dvc` and stages in.
+    With `prefix` (conftest's `prefix_repo`: PREFIX_STAGES run once per session), its dvc.lock, DVC cache and
+    the outputs that lock names come too: `dvc repro` then finds those stages up to date (they rerun if a
+    module's params or code differ from the prefix's) and starts at training."""
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout.split()
     for f in files:
@@ -202,6 +209,12 @@ def repo_copy(dst: Path, raw_params: dict) -> dict:
             (dst / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, dst / f)
     (dst / "params.yaml").write_text(yaml.safe_dump(raw_params, sort_keys=False))
+    if prefix is not None:
+        lock = yaml.safe_load((prefix / "dvc.lock").read_text())
+        outs = [o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])]
+        for rel in ["dvc.lock", ".dvc/cache", *outs]:
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if (prefix / rel).is_dir() else shutil.copy2)(prefix / rel, dst / rel)
     # The copy runs its own code (src/ first on the path, before the editable install's): what was copied is
     # what the stages and their code hashes see, whatever happens to the working tree meanwhile.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -211,6 +224,13 @@ def repo_copy(dst: Path, raw_params: dict) -> dict:
     run(["git", "init", "-q"], dst, env)
     commit(dst, env, "copy")
     return env
+
+
+def build_prefix(dst: Path) -> Path:
+    """A repository copy at `dst` with shrink()'s params after `dvc repro` of PREFIX_STAGES (repo_copy's prefix)."""
+    env = repo_copy(dst, shrink(raw_params_file()))
+    run(["dvc", "repro", *PREFIX_STAGES], dst, env)
+    return dst
 
 
 def env_for(tmp_path: Path) -> dict:

@@ -56,7 +56,7 @@ def stage_command(stage: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def repo():
+def repo(prefix_repo):
     """The repository copy after `dvc repro` of train@radford-0 and the stages around it, in a folder anyone can
     read (pytest's own temp folders are root's alone), so that a permission case can run a stage as `nobody`."""
     base = Path(tempfile.mkdtemp(prefix="dcgan-lab-cli-"))
@@ -65,7 +65,7 @@ def repo():
     dst.mkdir()
     raw = shrink(raw_params_file())
     raw["ablation"]["variants"] = [VARIANT]
-    env = repo_copy(dst, raw)
+    env = repo_copy(dst, raw, prefix_repo)
     run(["dvc", "repro"], dst, env)
     yield dst, env
     shutil.rmtree(base, ignore_errors=True)

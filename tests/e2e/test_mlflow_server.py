@@ -26,11 +26,11 @@ def server(mlflow_server):
 
 
 @pytest.fixture(scope="module")
-def pipeline(server, tmp_path_factory):
+def pipeline(server, tmp_path_factory, prefix_repo):
     dst = tmp_path_factory.mktemp("server-repo")
     raw = keep_variants(shrink(raw_params_file()), VARIANTS)
     raw["mlflow"] = {"register": True, "model_name": "dcgan-lab-generator"}
-    env = repo_copy(dst, raw)
+    env = repo_copy(dst, raw, prefix_repo)
     env["MLFLOW_TRACKING_URI"] = server
     run(["dvc", "repro"], dst, env)
     return dst

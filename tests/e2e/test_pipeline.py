@@ -286,25 +286,29 @@ def test_adding_a_seed_trains_and_scores_only_the_new_runs_then_reports(repo):
 
 
 def test_the_study_runner_runs_the_next_look_while_a_comparison_is_open_then_stops(repo):
-    """After the seed test (seeds 0-2 exist). A variant that differs from radford only in Adam's beta2 (0.998: other
-    digits, no systematic effect in 12 steps), a margin no study could reach and alpha 0.001 leave the comparison
-    open at the first look (3 seeds), so `dcgan-lab study` extends the seeds to the declared second look (4) from the
-    declared sequence, runs it, and stops: the last look."""
+    """After the seed test (radford's seeds 0-2 exist). A variant that differs from radford only in Adam's beta2
+    (0.998: other digits, no systematic effect in 12 steps), a margin no study could reach and alpha 0.001 leave the
+    comparison open at the first look (2 seeds), so `dcgan-lab study` extends the seeds to the declared second look
+    (3) from the declared sequence, runs it (radford_b's third seed alone: radford's is trained and scored), and
+    stops: the last look."""
     dst, env, _ = repo
     params = dst / "params.yaml"
     raw = yaml.safe_load(params.read_text())
     raw["variants"]["radford_b"] = {**raw["variants"]["radford"], "betas": [0.5, 0.998]}
-    raw["ablation"].update(variants=["radford", "radford_b"], seeds=[0, 1, 2], looks=[3, 4], seed_sequence=[0, 1, 2, 3],
+    raw["ablation"].update(variants=["radford", "radford_b"], seeds=[0, 1], looks=[2, 3], seed_sequence=[0, 1, 2],
                            margin=1.0e-6, alpha=0.001)
-    params.write_text(yaml.safe_dump(raw, sort_keys=False, default_flow_style=None))  # seeds: [0, 1, 2]
+    params.write_text(yaml.safe_dump(raw, sort_keys=False, default_flow_style=None))  # seeds: [0, 1]
     result = run([str(Path(sys.executable).parent / "dcgan-lab"), "study"], dst, env)
     lines = [line for line in result.stdout.splitlines() if line.startswith("study: ")]
-    assert lines[0] == "study: look at 3 seeds per variant: nothing decided; open: radford_b vs radford", result.stdout
-    assert lines[1] == ("study: 1 comparison(s) open: the next declared look, 4 seeds per variant "
-                        "(ablation.seeds = [0, 1, 2, 3])")
-    assert lines[2].startswith("study: look at 4 seeds per variant: ")
+    assert lines[0] == "study: look at 2 seeds per variant: nothing decided; open: radford_b vs radford", result.stdout
+    assert lines[1] == ("study: 1 comparison(s) open: the next declared look, 3 seeds per variant "
+                        "(ablation.seeds = [0, 1, 2])")
+    assert lines[2].startswith("study: look at 3 seeds per variant: ")
     assert lines[3].startswith("study: done")
-    assert yaml.safe_load(params.read_text())["ablation"]["seeds"] == [0, 1, 2, 3]
+    assert yaml.safe_load(params.read_text())["ablation"]["seeds"] == [0, 1, 2]
+    ran = re.findall(r"^Running stage '([^']+)'", result.stdout, flags=re.M)
+    assert sorted(ran) == sorted(["train@radford_b-0", "train@radford_b-1", "train@radford_b-2", "evaluate@radford_b-0",
+                                  "evaluate@radford_b-1", "evaluate@radford_b-2", "report", "report"]), ran
     lock = yaml.safe_load((dst / "dvc.lock").read_text())["stages"]
-    assert {"train@radford_b-3", "evaluate@radford_b-3", "train@radford-3"} <= set(lock)
+    assert {"train@radford_b-2", "evaluate@radford_b-2", "train@radford-2"} <= set(lock)
     assert "Running stage" not in run(["dvc", "repro"], dst, env).stdout  # the study is what dvc.lock describes

@@ -23,11 +23,11 @@ TOTAL = 96  # 1024 images / batch 32 = 32 steps per epoch, 3 epochs
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def repo(tmp_path_factory, prefix_repo):
     raw = keep_variants(shrink(raw_params_file()), ["baseline"])
     raw["train"].update(max_steps=None, epochs=3, checkpoint_every=8, eval_every=20, log_every=4)
     dst = tmp_path_factory.mktemp("kill")
-    env = repo_copy(dst, raw)
+    env = repo_copy(dst, raw, prefix_repo)
     # The uninterrupted reference, logged to its own MLflow store.
     run(["dvc", "repro", STAGE], dst, {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{dst / 'reference.db'}"})
     reference = torch.load(dst / "models/baseline/seed0/checkpoint.pt", weights_only=True)

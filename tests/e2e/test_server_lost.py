@@ -28,14 +28,14 @@ def kill_server(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
-def test_training_outlives_its_tracking_server_and_the_sync_brings_every_step_back_once(tmp_path):
+def test_training_outlives_its_tracking_server_and_the_sync_brings_every_step_back_once(tmp_path, prefix_repo):
     from mlflow.tracking import MlflowClient
 
     raw = keep_variants(shrink(raw_params_file()), ["baseline"])
     raw["train"].update(max_steps=None, epochs=5, checkpoint_every=40, eval_every=40, log_every=4)
     dst = tmp_path / "repo"
     dst.mkdir()
-    env = repo_copy(dst, raw)
+    env = repo_copy(dst, raw, prefix_repo)
     run(["dvc", "repro", "prepare", "train_classifier"], dst, env)
     store, port = tmp_path / "server", free_port()
     url = f"http://127.0.0.1:{port}"

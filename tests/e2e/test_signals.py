@@ -27,12 +27,12 @@ STOPPED = re.compile(r"^stopped: (SIGTERM|SIGINT) at step (\d+); a resumable che
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
+def repo(tmp_path_factory, prefix_repo):
     """A repo copy with prepared data and a classifier, and the uninterrupted run's final checkpoint."""
     raw = keep_variants(shrink(raw_params_file()), ["baseline"])
     raw["train"].update(max_steps=None, epochs=6, checkpoint_every=50, eval_every=40, log_every=4)
     dst = tmp_path_factory.mktemp("signals")
-    env = repo_copy(dst, raw)
+    env = repo_copy(dst, raw, prefix_repo)
     run(["dvc", "repro", STAGE], dst, env)
     return dst, env, torch.load(dst / "models/baseline/seed0/checkpoint.pt", weights_only=True)
 
