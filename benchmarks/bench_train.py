@@ -218,64 +218,77 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
 
 
 def profile(params, variant_name: str, images: torch.Tensor, device: torch.device, steps: int, top: int) -> str:
-    """torch.profiler over `steps` of our train_step (after warm-up), top ops by self time, and a rollup."""
+    """torch.profiler over `steps` of fit's own loop (`Loop`: the variant's memory format, precision, EMA and
+    read-backs, as the train stage runs them) after 5 warm-up steps: top ops by self time, and a rollup by kind."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    from dcgan_lab.gan.models import Discriminator, Generator
-    from dcgan_lab.gan.pixels import to_pixels
-    from dcgan_lab.training.step import Batch, train_step
+    from dcgan_lab.training.distributed import World
+    from dcgan_lab.training.loop import Hooks, Loop
+    from dcgan_lab.training.spec import RunSpec
 
-    variant, g_spec, d_spec, augment = setup(params, variant_name, device)
     t = params.train
+    p = replace(params, train=replace(t, max_steps=steps + 5, epochs=steps + 5, eval_every=0))
     torch.manual_seed(0)
-    g, d = Generator(g_spec).to(device), Discriminator(d_spec).to(device)
-    opt_g = torch.optim.Adam(g.parameters(), lr=t.lr_g, betas=t.betas)
-    opt_d = torch.optim.Adam(d.parameters(), lr=t.lr_d, betas=t.betas)
-    images = images.to(device)
-    order = torch.randperm(len(images), device=device)
+    loop = Loop(RunSpec.resolve(p, variant_name, 0, images.shape[1]), images, device, Hooks(), None, World(),
+                None, None)
 
-    def step(i):
-        idx = order[(i * t.batch_size) % (len(images) - t.batch_size):][: t.batch_size]
-        real = to_pixels(images[idx], params.data.pixel_range)
-        z = torch.randn(t.batch_size, g_spec.latent_dim, device=device)
-        return train_step(g, d, opt_g, opt_d, [Batch(real, z)], augment, t.loss)
+    def step():
+        loop.train_one_step()
+        if loop.read_back_due():
+            loop.read_back()
 
-    for i in range(5):
-        step(i)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    started = time.perf_counter()
-    with torch_profile(activities=activities) as prof:
-        for i in range(steps):
-            step(i)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-    wall = time.perf_counter() - started
+    try:
+        for _ in range(5):
+            step()
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        started = time.perf_counter()
+        with torch_profile(activities=activities) as prof:
+            for _ in range(steps):
+                step()
+            if loop.pending:
+                loop.read_back()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        wall = time.perf_counter() - started
+    finally:
+        loop.data.close()
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     events = prof.key_averages()
-    lines = [f"torch.profiler: {steps} steps of train_step, variant {variant_name}, batch {t.batch_size}, "
+    lines = [f"torch.profiler: {steps} steps of fit's loop, variant {variant_name}, batch {t.batch_size}, "
              f"{device}, {wall / steps * 1e3:.1f} ms/step under the profiler",
              events.table(sort_by=sort, row_limit=top, max_name_column_width=42)]
-    # A rollup by kind, so the bottleneck reads in one line.
-    groups = {"conv forward": ("aten::mkldnn_convolution", "aten::slow_conv_transpose2d", "aten::_convolution",
-                               "aten::cudnn_convolution", "aten::cudnn_convolution_transpose"),
-              "conv backward": ("aten::convolution_backward",),
-              "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
-                             "aten::_batch_norm_impl_index", "aten::batch_norm"),
-              "activations": ("aten::leaky_relu_", "aten::leaky_relu", "aten::leaky_relu_backward", "aten::relu_",
-                              "aten::threshold_backward", "aten::tanh", "aten::tanh_backward"),
-              "optimizer (Adam)": ("aten::lerp_", "aten::addcdiv_", "aten::addcmul_", "aten::sqrt", "aten::div",
-                                   "aten::_foreach_", "aten::mul_", "aten::add_")}
-    total = sum(e.self_cpu_time_total for e in events)
-    shares = {k: 0.0 for k in groups}
+    lines.append("self CPU time by kind: " + rollup(events))
+    return "\n".join(lines)
+
+
+# The rollup's kinds: an op counts in the first kind one of whose names it is (a name ending in "_" is a prefix).
+KINDS = {"conv forward": ("aten::mkldnn_convolution", "aten::slow_conv_transpose2d", "aten::_convolution",
+                          "aten::cudnn_convolution", "aten::cudnn_convolution_transpose"),
+         "conv backward": ("aten::convolution_backward",),
+         "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
+                        "aten::_batch_norm_impl_index", "aten::batch_norm"),
+         "spectral norm (power iteration)": ("aten::mv", "aten::dot", "aten::linalg_vector_norm", "aten::clamp_min"),
+         "activations": ("aten::leaky_relu_", "aten::leaky_relu", "aten::leaky_relu_backward", "aten::relu_",
+                         "aten::threshold_backward", "aten::tanh", "aten::tanh_backward", "aten::sigmoid",
+                         "aten::sigmoid_backward"),
+         "Adam (foreach)": ("aten::_foreach_",),
+         "EMA": ("aten::lerp_",),
+         "copies and layout": ("aten::copy_", "aten::clone", "aten::contiguous", "aten::index", "aten::to",
+                               "aten::_to_copy", "aten::empty_like", "aten::fill_", "aten::zero_")}
+
+
+def rollup(events) -> str:
+    """Each kind's share of the profile's self CPU time, in one line, so the bottleneck reads at a glance."""
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    shares = {k: 0.0 for k in KINDS}
     for e in events:
-        for k, names in groups.items():
+        for k, names in KINDS.items():
             if any(e.key == n or (n.endswith("_") and e.key.startswith(n)) for n in names):
                 shares[k] += e.self_cpu_time_total
                 break
-    rollup = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in shares.items())
-    lines.append(f"self CPU time by kind: {rollup}, other {100 * (total - sum(shares.values())) / total:.0f}%")
-    return "\n".join(lines)
+    other = total - sum(shares.values())
+    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in shares.items()) + f", other {100 * other / total:.0f}%"
 
 
 def variant_names(arg: str, params) -> list[str]:
