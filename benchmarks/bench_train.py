@@ -10,7 +10,7 @@ warm-up and also absorb the start of DataLoader workers, then T steps are timed.
 
     python benchmarks/bench_train.py                     # every variant of the study, default sizes
     python benchmarks/bench_train.py --quick             # a smoke run (~1 min)
-    python benchmarks/bench_train.py --profile           # torch.profiler: top ops of our step
+    python benchmarks/bench_train.py --profile           # torch.profiler: our step op by op, layer by layer
 """
 
 from __future__ import annotations
@@ -217,80 +217,6 @@ def bench(params, images: torch.Tensor, labels: torch.Tensor, device: torch.devi
     return rows
 
 
-def profile(params, variant_name: str, images: torch.Tensor, device: torch.device, steps: int, top: int) -> str:
-    """torch.profiler over `steps` of fit's own loop (`Loop`: the variant's memory format, precision, EMA and
-    read-backs, as the train stage runs them) after 5 warm-up steps: top ops by self time, and a rollup by kind."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
-    from dcgan_lab.training.distributed import World
-    from dcgan_lab.training.loop import Hooks, Loop
-    from dcgan_lab.training.spec import RunSpec
-
-    t = params.train
-    p = replace(params, train=replace(t, max_steps=steps + 5, epochs=steps + 5, eval_every=0))
-    torch.manual_seed(0)
-    loop = Loop(RunSpec.resolve(p, variant_name, 0, images.shape[1]), images, device, Hooks(), None, World(),
-                None, None)
-
-    def step():
-        loop.train_one_step()
-        if loop.read_back_due():
-            loop.read_back()
-
-    try:
-        for _ in range(5):
-            step()
-        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        started = time.perf_counter()
-        with torch_profile(activities=activities) as prof:
-            for _ in range(steps):
-                step()
-            if loop.pending:
-                loop.read_back()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        wall = time.perf_counter() - started
-    finally:
-        loop.data.close()
-    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    events = prof.key_averages()
-    lines = [f"torch.profiler: {steps} steps of fit's loop, variant {variant_name}, batch {t.batch_size}, "
-             f"{device}, {wall / steps * 1e3:.1f} ms/step under the profiler",
-             events.table(sort_by=sort, row_limit=top, max_name_column_width=42)]
-    lines.append("self CPU time by kind: " + rollup(events))
-    return "\n".join(lines)
-
-
-# The rollup's kinds: an op counts in the first kind one of whose names it is (a name ending in "_" is a prefix).
-KINDS = {"conv forward": ("aten::mkldnn_convolution", "aten::slow_conv_transpose2d", "aten::_convolution",
-                          "aten::cudnn_convolution", "aten::cudnn_convolution_transpose"),
-         "conv backward": ("aten::convolution_backward",),
-         "batch norm": ("aten::native_batch_norm", "aten::native_batch_norm_backward",
-                        "aten::_batch_norm_impl_index", "aten::batch_norm"),
-         "spectral norm (power iteration)": ("aten::mv", "aten::dot", "aten::linalg_vector_norm", "aten::clamp_min"),
-         "activations": ("aten::leaky_relu_", "aten::leaky_relu", "aten::leaky_relu_backward", "aten::relu_",
-                         "aten::threshold_backward", "aten::tanh", "aten::tanh_backward", "aten::sigmoid",
-                         "aten::sigmoid_backward"),
-         "Adam (foreach)": ("aten::_foreach_",),
-         "EMA": ("aten::lerp_",),
-         "copies and layout": ("aten::copy_", "aten::clone", "aten::contiguous", "aten::index", "aten::to",
-                               "aten::_to_copy", "aten::empty_like", "aten::fill_", "aten::zero_")}
-
-
-def rollup(events) -> str:
-    """Each kind's share of the profile's self CPU time, in one line, so the bottleneck reads at a glance."""
-    total = sum(e.self_cpu_time_total for e in events) or 1.0
-    shares = {k: 0.0 for k in KINDS}
-    for e in events:
-        for k, names in KINDS.items():
-            if any(e.key == n or (n.endswith("_") and e.key.startswith(n)) for n in names):
-                shares[k] += e.self_cpu_time_total
-                break
-    other = total - sum(shares.values())
-    return ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in shares.items()) + f", other {100 * other / total:.0f}%"
-
-
 def variant_names(arg: str, params) -> list[str]:
     """--variants as a list; empty: every variant the study trains (ablation.variants), in its order."""
     return arg.split(",") if arg else list(params.ablation.variants)
@@ -344,6 +270,8 @@ def main() -> None:
     args, params, device = standalone(__doc__, arguments)
     images, labels, reference_images = load_inputs(params, args.reference_data, Path(args.data))
     if args.profile:
+        from benchmarks.profile_step import profile
+
         print(profile(params, args.profile_variant, images, device, args.profile_steps, args.top))
         return
     rows = bench(params, images, labels, device, variant_names(args.variants, params), args.train_steps,
