@@ -26,7 +26,8 @@ def test_profile_drives_fits_loop_rolls_its_ops_up_by_kind_and_times_each_conv_l
 
     # A row per convolution layer of G and D (8), each timed and counted, D's first conv apart from G's last
     # although their weights have one shape; together they do the step's model FLOPs, as the MFU rows count them.
-    layers = [line.split() for line in lines[lines.index(kinds) + 3:]]
+    assert lines[lines.index(kinds) + 1].startswith("Adam's steps in all (Optimizer.step")
+    layers = [line.split() for line in lines[lines.index(kinds) + 4:]]
     assert [row[0] for row in layers] == [f"{net}.net.{i}" for net, idx in (("Generator", (0, 3, 6, 9)),
                                           ("Discriminator", (0, 2, 5, 8))) for i in idx] + ["all"]
     assert all(float(row[-4]) > 0 for row in layers)  # ms/step: its ops found by its (input, weight) shapes
