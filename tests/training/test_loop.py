@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 import torch
 
+from dcgan_lab.training import loop
 from dcgan_lab.training.loop import Schedule, fit, history_frame
 from helpers import calling, spec, with_train
 
@@ -96,6 +97,30 @@ def test_deterministic_on_cpu_by_default(params, images):
     assert torch.are_deterministic_algorithms_enabled()
     b = fit(spec(p, "improved", seed=1), images, CPU)
     assert same_weights(a.g.state_dict(), b.g.state_dict()) and history_frame(a).equals(history_frame(b))
+
+
+@pytest.mark.parametrize("variant", ["improved", "final"])  # batch norm, spectral norm; DiffAugment
+def test_the_nan_fill_deterministic_mode_skips_changes_no_bit(params, images, variant, monkeypatch):
+    """set_determinism switches off deterministic mode's NaN fill of fresh tensors, which only exposes reads of
+    memory nothing wrote: with the fill forced back on, the step reads no such memory, so the run is bitwise
+    the same."""
+    p = with_train(params, max_steps=8)
+    off = fit(spec(p, variant, seed=2), images, CPU)
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
+    original = loop.set_determinism
+
+    def filling(deterministic, device):
+        on = original(deterministic, device)
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        return on
+
+    monkeypatch.setattr(loop, "set_determinism", filling)
+    on = fit(spec(p, variant, seed=2), images, CPU)
+    assert torch.utils.deterministic.fill_uninitialized_memory is True
+    torch.utils.deterministic.fill_uninitialized_memory = False
+    assert same_weights(on.g.state_dict(), off.g.state_dict()) and same_weights(on.d.state_dict(), off.d.state_dict())
+    assert same_weights(on.ema.model.state_dict(), off.ema.model.state_dict())
+    assert history_frame(on).equals(history_frame(off))
 
 
 def conv_weights(model: torch.nn.Module) -> list[torch.Tensor]:

@@ -63,6 +63,10 @@ def set_determinism(deterministic: bool | None, device: torch.device) -> bool:
     if on and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS first starts
     torch.use_deterministic_algorithms(on, warn_only=True)
+    # Deterministic mode also fills every fresh tensor with NaN (564 fills a step, 4% of final's step on an AVX2 CPU,
+    # benchmarks/RESULTS.md), to expose reads of memory nothing wrote. No kernel of the step reads such memory (a
+    # run is bitwise the same either way, the resume tests pin it), so the fill is switched off.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = not on and device.type == "cuda"
     return on
