@@ -115,9 +115,11 @@ def test_the_nan_fill_deterministic_mode_skips_changes_no_bit(params, images, va
         return on
 
     monkeypatch.setattr(loop, "set_determinism", filling)
-    on = fit(spec(p, variant, seed=2), images, CPU)
-    assert torch.utils.deterministic.fill_uninitialized_memory is True
-    torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        on = fit(spec(p, variant, seed=2), images, CPU)
+        assert torch.utils.deterministic.fill_uninitialized_memory is True
+    finally:  # the other tests run as the package does
+        torch.utils.deterministic.fill_uninitialized_memory = False
     assert same_weights(on.g.state_dict(), off.g.state_dict()) and same_weights(on.d.state_dict(), off.d.state_dict())
     assert same_weights(on.ema.model.state_dict(), off.ema.model.state_dict())
     assert history_frame(on).equals(history_frame(off))
