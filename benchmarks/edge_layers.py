@@ -13,11 +13,18 @@ edges (G's 1x1 -> 4x4 input layer and its layer to 1 channel, D's layer from 1 c
 
 This times each layer's forward and backward (gradients for its input and weight) both ways, side by side and
 interleaved, at the study's batch and widths in the train stage's memory format (channels_last), and prints the
-ratio and the largest difference of outputs and gradients relative to their scale. It measures what rewriting the
-edge layers would buy; the package does not use these forms (they are not bitwise the convolutions, so adopting them
-reruns the study).
+ratio and the largest difference of outputs and gradients relative to their scale.
 
-    python benchmarks/edge_layers.py [--batch 64] [--repeats 7] [--iters 20]
+A layer alone is not the step, so `--in-step VARIANT` then times what the forms buy there: the variant's G and D
+(channels_last, deterministic algorithms on, as fit runs them) through one training step's passes, G on fresh
+noise, D on augmented real and detached fake images with its loss backward, D on the augmented fake with G's loss
+backward (fit's optimizer steps, EMA and read-backs are left out: they are the same either way). Three arms,
+interleaved forwards then backwards every repeat: torch's convolutions; G's input and D's head as products; those
+and D's input as im2col and a product. Each arm swaps only the layers' forward, on the same modules and weights.
+The package does not use these forms: they are not bitwise the convolutions (adopting them reruns the study), and
+in the step they buy far less than alone (benchmarks/RESULTS.md).
+
+    python benchmarks/edge_layers.py [--batch 64] [--repeats 7] [--iters 20] [--in-step final [--step-repeats 9]]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ if __package__ in (None, ""):
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 CL = torch.channels_last
 
@@ -128,14 +136,146 @@ def render(rows: list[dict], batch: int) -> str:
     return "\n".join(lines)
 
 
+# The forms as the layers' forward, for the in-step timing: the same maths as above on a module's own weights
+# and bias, with outputs in the strides the convolution gives a channels_last network.
+
+def _nhwc(t: torch.Tensor) -> bool:
+    """Channels-last strides (by strides: a one-channel tensor is contiguous in both formats)."""
+    return t.stride(1) == 1 and t.shape[2] * t.shape[3] > 1
+
+
+def _own(out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """The product's (B, C, H, W) view as a tensor of its own, bias added. The next layer's in-place activation
+    on a view makes autograd clone the view's whole base in every backward (CopySlices): a first version that
+    returned the view was slower in the step than the convolutions it replaced."""
+    return out.clone(memory_format=torch.preserve_format) if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def g_input_forward(m: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:  # 1x1 -> k x k
+    b, (c_in, c_out, kh, kw) = x.shape[0], m.weight.shape
+    if _nhwc(m.weight):  # flattened in the weight's own memory order: a view, and the output in its format
+        out = (x.reshape(b, c_in) @ m.weight.permute(0, 2, 3, 1).reshape(c_in, -1))
+        return _own(out.view(b, kh, kw, c_out).permute(0, 3, 1, 2), m.bias)
+    return _own((x.reshape(b, c_in) @ m.weight.reshape(c_in, -1)).view(b, c_out, kh, kw), m.bias)
+
+
+def d_head_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:  # kernel = input size -> 1x1
+    b = x.shape[0]
+    xs, ws = (x.permute(0, 2, 3, 1), m.weight.permute(0, 2, 3, 1)) if _nhwc(x) else (x, m.weight)
+    out = xs.reshape(b, -1) @ ws.reshape(m.out_channels, -1).t()
+    return _own(out.view(b, m.out_channels, 1, 1), m.bias)
+
+
+def d_input_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:  # one input channel: im2col, one product
+    b, _, h, w = x.shape
+    h_out, w_out = (h + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1, \
+        (w + 2 * m.padding[1] - m.kernel_size[1]) // m.stride[1] + 1
+    cols = F.unfold(x, m.kernel_size, padding=m.padding, stride=m.stride)  # (B, k*k, L)
+    weight = m.weight.reshape(m.out_channels, -1)
+    if _nhwc(x) or _nhwc(m.weight):  # NHWC if either is, as oneDNN decides
+        out = (cols.transpose(1, 2) @ weight.t()).view(b, h_out, w_out, m.out_channels).permute(0, 3, 1, 2)
+    else:
+        out = (weight @ cols).view(b, m.out_channels, h_out, w_out)
+    return _own(out, m.bias)
+
+
+ARMS = {"convolutions": (), "G input + D head as products": ("g_input", "d_head"),
+        "and D input as im2col + product": ("g_input", "d_head", "d_input")}
+
+
+def edge_modules(g: nn.Module, d: nn.Module) -> dict[str, nn.Module]:
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    g_convs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    return {"g_input": g_convs[0], "d_input": convs[0], "d_head": convs[-1]}
+
+
+def use_forms(modules: dict[str, nn.Module], forms: tuple[str, ...]) -> None:
+    """Set each named layer's forward to its product form, and the others' back to torch's."""
+    forwards = {"g_input": g_input_forward, "d_head": d_head_forward, "d_input": d_input_forward}
+    for name, m in modules.items():
+        m.__dict__.pop("forward", None)
+        if name in forms:
+            m.forward = (lambda f, mod: lambda x, *a: f(mod, x))(forwards[name], m)
+
+
+def step_models(variant_name: str, batch: int):
+    from dcgan_lab.core.params import load_params
+    from dcgan_lab.gan.augment import make_augment
+    from dcgan_lab.gan.models import Discriminator, Generator, specs_from_params
+    from benchmarks.common import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    variant = params.variant(variant_name)
+    g_spec, d_spec = specs_from_params(params, variant, channels=1)
+    g, d = Generator(g_spec, init_seed=0).to(memory_format=CL), Discriminator(d_spec, init_seed=0).to(memory_format=CL)
+    augment = make_augment(variant.augment, params.data.pixel_range, torch.Generator().manual_seed(0))
+    real = torch.rand(batch, 1, d_spec.image_size, d_spec.image_size, generator=torch.Generator().manual_seed(1))
+    return g, d, augment, real.to(memory_format=CL), g_spec.latent_dim
+
+
+def in_step(variant_name: str, batch: int, repeats: int, iters: int) -> list[dict]:
+    """ms per step of each arm (median over `repeats` interleaved rounds), its speed-up over the convolutions,
+    and its logits' largest difference from theirs relative to their scale."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)  # as fit's set_determinism on a CPU
+    try:
+        g, d, augment, real, latent = step_models(variant_name, batch)
+        modules = edge_modules(g, d)
+        z = torch.randn(batch, latent, generator=torch.Generator().manual_seed(2))
+
+        def step() -> torch.Tensor:
+            fake = g(z)
+            d_real = d(augment(real))
+            (d_real.mean() - d(augment(fake.detach())).mean()).backward()
+            d(augment(fake)).mean().backward()
+            return d_real.detach()
+
+        logits, times = {}, {arm: [] for arm in ARMS}
+        for arm, forms in ARMS.items():
+            use_forms(modules, forms)
+            with torch.no_grad():
+                logits[arm] = d(real)
+        for _ in range(repeats):
+            for arm in [*ARMS, *reversed(ARMS)]:
+                use_forms(modules, ARMS[arm])
+                for _ in range(2):
+                    step()
+                start = time.perf_counter()
+                for _ in range(iters):
+                    step()
+                times[arm].append((time.perf_counter() - start) / iters * 1e3)
+        use_forms(modules, ())
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    base = statistics.median(times["convolutions"])
+    return [{"arm": arm, "ms_per_step": statistics.median(t), "speedup": base / statistics.median(t),
+             "max_relative_difference": relative_difference(logits[arm], logits["convolutions"])}
+            for arm, t in times.items()]
+
+
+def render_in_step(rows: list[dict], variant_name: str, batch: int, repeats: int) -> str:
+    lines = [f"in the step: {variant_name}'s G and D, batch {batch}, channels_last, median of {repeats} "
+             "interleaved rounds",
+             f"  {'arm':<42} {'ms/step':>8} {'speed-up':>9} {'logits rel diff':>16}"]
+    lines += [f"  {r['arm']:<42} {r['ms_per_step']:8.2f} {r['speedup']:8.3f}x {r['max_relative_difference']:16.1e}"
+              for r in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7, help="ABBA rounds; each time is a median over them")
     parser.add_argument("--iters", type=int, default=20, help="forward + backward passes per timing")
+    parser.add_argument("--in-step", metavar="VARIANT", help="then time the forms in this variant's step")
+    parser.add_argument("--step-repeats", type=int, default=9, help="interleaved rounds of the in-step arms")
+    parser.add_argument("--step-iters", type=int, default=15, help="steps per in-step timing")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     print(render(measure(args.batch, args.repeats, args.iters), args.batch))
+    if args.in_step:
+        rows = in_step(args.in_step, args.batch, args.step_repeats, args.step_iters)
+        print(render_in_step(rows, args.in_step, args.batch, args.step_repeats))
 
 
 if __name__ == "__main__":
