@@ -20,8 +20,9 @@ from benchmarks.bench_train import measured_matmul_peak
 
 def profile(params, variant_name: str, images: torch.Tensor, device: torch.device, steps: int, top: int) -> str:
     """torch.profiler over `steps` of fit's own loop (`Loop`: the variant's memory format, precision, EMA and
-    read-backs, as the train stage runs them) after 5 warm-up steps: top ops by self time, a rollup by kind,
-    and each convolution layer's time, FLOPs and FLOP/s (against the matmul peak measured here)."""
+    read-backs, as the train stage runs them) after 5 warm-up steps and as many unprofiled ones (timed, to show what
+    the profiler adds): top ops by self time, a rollup by kind, and each convolution layer's time, FLOPs and FLOP/s
+    (against the matmul peak measured here)."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -30,7 +31,7 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
     from dcgan_lab.training.spec import RunSpec
 
     t = params.train
-    p = replace(params, train=replace(t, max_steps=steps + 6, epochs=steps + 6, eval_every=0))
+    p = replace(params, train=replace(t, max_steps=2 * steps + 6, epochs=2 * steps + 6, eval_every=0))
     torch.manual_seed(0)
     loop = Loop(RunSpec.resolve(p, variant_name, 0, images.shape[1]), images, device, Hooks(), None, World(),
                 None, None)
@@ -44,6 +45,14 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
         for _ in range(4):
             step()
         layers = conv_layers(loop.state.g, loop.state.d, step)  # the fifth warm-up step, counted
+        started = time.perf_counter()  # the same steps without the profiler, to show what it adds
+        for _ in range(steps):
+            step()
+        if loop.pending:
+            loop.read_back()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        bare = time.perf_counter() - started
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
         started = time.perf_counter()
         with torch_profile(activities=activities, record_shapes=True) as prof:
@@ -59,7 +68,9 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
     events = prof.key_averages()
     lines = [f"torch.profiler: {steps} steps of fit's loop, variant {variant_name}, batch {t.batch_size}, "
-             f"{device}, {wall / steps * 1e3:.1f} ms/step under the profiler",
+             f"{device}, {wall / steps * 1e3:.1f} ms/step under the profiler, {bare / steps * 1e3:.1f} without it "
+             "(the profiler's per-op cost is most of a small op's time here: time a change in the step, e.g. "
+             "edge_layers.py --in-step)",
              events.table(sort_by=sort, row_limit=top, max_name_column_width=42),
              "self CPU time by kind: " + rollup(events)]
     if device.type == "cpu":

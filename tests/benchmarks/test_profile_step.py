@@ -1,5 +1,6 @@
 """bench_train --profile (profile_step.py) times what the train stage runs, op by op and layer by layer."""
 
+import re
 import sys
 
 import pytest
@@ -17,6 +18,8 @@ def test_profile_drives_fits_loop_rolls_its_ops_up_by_kind_and_times_each_conv_l
     out = profile_step.profile(params, "final", images, torch.device("cpu"), steps=3, top=200)
     lines = out.splitlines()
     assert lines[0].startswith("torch.profiler: 3 steps of fit's loop, variant final") and "ms/step" in lines[0]
+    profiled, bare = re.search(r"([\d.]+) ms/step under the profiler, ([\d.]+) without it", lines[0]).groups()
+    assert float(profiled) > 0 and float(bare) > 0  # the same steps timed without it, beside
     assert "aten::convolution_backward" in out and "aten::lerp_" in out  # the EMA's update
     kinds = next(line for line in lines if line.startswith("self CPU time by kind: "))
     shares = dict(part.rsplit(" ", 1) for part in kinds.removeprefix("self CPU time by kind: ").split(", "))
