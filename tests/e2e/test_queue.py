@@ -5,7 +5,10 @@ diff; push and pull through the default local remote. Real DVC, real MLflow (sql
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -38,6 +41,39 @@ def wait_for_queue(dst, env, timeout=900):
     raise AssertionError(f"dvc queue did not finish in {timeout} s:\n{status}")
 
 
+def start_queue(dst, env, workers: int) -> str:
+    """`dvc queue start -j N`, its output to a file, not a pipe. The command returns at once, but the worker
+    processes it daemonizes inherit its stdout: a captured pipe stays open until they exit, and a worker that hangs
+    in its own shutdown (dvc-task's monitor can send "shutting down due to empty queue" while a task still runs;
+    seen here once, every experiment done) would hang the test until its timeout."""
+    log = dst / "queue-start.log"
+    with open(log, "w") as out:
+        subprocess.run(["dvc", "queue", "start", "-j", str(workers)], cwd=dst, env=env, stdout=out,
+                       stderr=subprocess.STDOUT, timeout=120, check=True)
+    return log.read_text()
+
+
+def stop_workers(dst, grace: float = 60) -> int:
+    """Wait up to `grace` seconds for the queue's workers to exit (they do once the queue is empty), then end any
+    left, so no test leaves processes behind. Returns how many had to be ended."""
+    pids = [int(p.read_text()) for p in (dst / ".dvc" / "tmp" / "exps" / "celery").glob("dvc-exp-worker-*.pid")]
+
+    def alive(pid: int) -> bool:  # running, not a zombie its parent has yet to reap
+        stat = Path(f"/proc/{pid}/stat")
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.time() + grace
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(1)
+    left = [p for p in pids if alive(p)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return len(left)
+
+
 @pytest.fixture(scope="module")
 def queued(tmp_path_factory, prefix_repo):
     dst = tmp_path_factory.mktemp("exprepo")
@@ -49,8 +85,12 @@ def queued(tmp_path_factory, prefix_repo):
         run(["dvc", "exp", "run", "--queue", "-n", name, *(a for o in overrides for a in ("-S", o))], dst, env)
     started = time.time()
     # Two workers on this 2-core machine: one thread each, or oneDNN's threads fight over the cores.
-    run(["dvc", "queue", "start", "-j", "2"], dst, {**env, "OMP_NUM_THREADS": "1"})
-    status = wait_for_queue(dst, env)
+    assert "Started '2' new experiments task queue workers" in start_queue(dst, {**env, "OMP_NUM_THREADS": "1"}, 2)
+    try:
+        status = wait_for_queue(dst, env)
+    finally:
+        if ended := stop_workers(dst):
+            print(f"{ended} queue worker(s) still running after the queue emptied; ended")
     logs = {name: run(["dvc", "queue", "logs", name], dst, env, check=False).stdout for name in EXPERIMENTS}
     return dst, env, baseline, status, logs, time.time() - started
 
