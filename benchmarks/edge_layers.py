@@ -46,11 +46,40 @@ from torch import nn
 CL = torch.channels_last
 
 
+def _nhwc(t: torch.Tensor) -> bool:
+    """Channels-last strides (by strides: a one-channel tensor is contiguous in both formats)."""
+    return t.stride(1) == 1 and t.shape[2] * t.shape[3] > 1
+
+
+# The product forms, each on its layer's input and weight, in the memory order of the one that is channels_last
+# (so every reshape is a view) and without bias. They return views of the product.
+
+def g_input_product(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # 1x1 -> k x k: x (B, C, 1, 1) @ W
+    b, (c_in, c_out, kh, kw) = x.shape[0], w.shape
+    if _nhwc(w):
+        return (x.reshape(b, c_in) @ w.permute(0, 2, 3, 1).reshape(c_in, -1)).view(b, kh, kw, c_out).permute(0, 3, 1, 2)
+    return (x.reshape(b, c_in) @ w.reshape(c_in, -1)).view(b, c_out, kh, kw)
+
+
+def d_head_product(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:  # kernel = input size -> 1x1
+    b, c_out = x.shape[0], w.shape[0]
+    xs, ws = (x.permute(0, 2, 3, 1), w.permute(0, 2, 3, 1)) if _nhwc(x) else (x, w)
+    return (xs.reshape(b, -1) @ ws.reshape(c_out, -1).t()).view(b, c_out, 1, 1)
+
+
+def d_input_product(x: torch.Tensor, w: torch.Tensor, kernel=(4, 4), stride=(2, 2), padding=(1, 1)) -> torch.Tensor:
+    """One input channel: im2col, then one product; NHWC if the input or the weight is, as oneDNN decides."""
+    b, _, h, wd = x.shape
+    h_out, w_out = ((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, wd), padding, kernel, stride))
+    cols = F.unfold(x, kernel, padding=padding, stride=stride)  # (B, k*k, L)
+    weight = w.reshape(w.shape[0], -1)
+    if _nhwc(x) or _nhwc(w):
+        return (cols.transpose(1, 2) @ weight.t()).view(b, h_out, w_out, -1).permute(0, 3, 1, 2)
+    return (weight @ cols).view(b, -1, h_out, w_out)
+
+
 def g_input(z, w, as_matmul):  # z (B, 100, 1, 1), w (100, 128, 4, 4)
-    if not as_matmul:
-        return F.conv_transpose2d(z, w)
-    b, (c_in, c_out, k, _) = z.shape[0], w.shape
-    return (z.flatten(1) @ w.reshape(c_in, -1)).view(b, c_out, k, k).contiguous(memory_format=CL)
+    return g_input_product(z, w).contiguous(memory_format=CL) if as_matmul else F.conv_transpose2d(z, w)
 
 
 def g_output(x, w, as_matmul):  # x (B, 32, 16, 16), w (32, 1, 4, 4)
@@ -62,19 +91,11 @@ def g_output(x, w, as_matmul):  # x (B, 32, 16, 16), w (32, 1, 4, 4)
 
 
 def d_input(x, w, as_matmul):  # x (B, 1, 32, 32), w (32, 1, 4, 4)
-    if not as_matmul:
-        return F.conv2d(x, w, stride=2, padding=1)
-    b, h = x.shape[0], x.shape[2] // 2
-    cols = F.unfold(x, 4, padding=1, stride=2)  # (B, 16, 256)
-    return (w.reshape(w.shape[0], -1) @ cols).view(b, -1, h, h).contiguous(memory_format=CL)
+    return d_input_product(x, w).contiguous(memory_format=CL) if as_matmul else F.conv2d(x, w, stride=2, padding=1)
 
 
 def d_head(x, w, as_matmul):  # x (B, 128, 4, 4) channels_last, w (1, 128, 4, 4)
-    if not as_matmul:
-        return F.conv2d(x, w)
-    b = x.shape[0]
-    nhwc = x.permute(0, 2, 3, 1).reshape(b, -1)  # free for channels_last
-    return (nhwc @ w.permute(0, 2, 3, 1).reshape(1, -1).t()).view(b, 1, 1, 1)
+    return d_head_product(x, w) if as_matmul else F.conv2d(x, w)
 
 
 def layers(batch: int) -> list[tuple[str, Callable, tuple[int, ...], tuple[int, ...]]]:
@@ -136,13 +157,7 @@ def render(rows: list[dict], batch: int) -> str:
     return "\n".join(lines)
 
 
-# The forms as the layers' forward, for the in-step timing: the same maths as above on a module's own weights
-# and bias, with outputs in the strides the convolution gives a channels_last network.
-
-def _nhwc(t: torch.Tensor) -> bool:
-    """Channels-last strides (by strides: a one-channel tensor is contiguous in both formats)."""
-    return t.stride(1) == 1 and t.shape[2] * t.shape[3] > 1
-
+# The forms as the layers' forward, for the in-step timing: on a module's own weight, with its bias.
 
 def _own(out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """The product's (B, C, H, W) view as a tensor of its own, bias added. The next layer's in-place activation
@@ -151,32 +166,16 @@ def _own(out: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return out.clone(memory_format=torch.preserve_format) if bias is None else out + bias.view(1, -1, 1, 1)
 
 
-def g_input_forward(m: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:  # 1x1 -> k x k
-    b, (c_in, c_out, kh, kw) = x.shape[0], m.weight.shape
-    if _nhwc(m.weight):  # flattened in the weight's own memory order: a view, and the output in its format
-        out = (x.reshape(b, c_in) @ m.weight.permute(0, 2, 3, 1).reshape(c_in, -1))
-        return _own(out.view(b, kh, kw, c_out).permute(0, 3, 1, 2), m.bias)
-    return _own((x.reshape(b, c_in) @ m.weight.reshape(c_in, -1)).view(b, c_out, kh, kw), m.bias)
+def g_input_forward(m: nn.ConvTranspose2d, x: torch.Tensor) -> torch.Tensor:
+    return _own(g_input_product(x, m.weight), m.bias)
 
 
-def d_head_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:  # kernel = input size -> 1x1
-    b = x.shape[0]
-    xs, ws = (x.permute(0, 2, 3, 1), m.weight.permute(0, 2, 3, 1)) if _nhwc(x) else (x, m.weight)
-    out = xs.reshape(b, -1) @ ws.reshape(m.out_channels, -1).t()
-    return _own(out.view(b, m.out_channels, 1, 1), m.bias)
+def d_head_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    return _own(d_head_product(x, m.weight), m.bias)
 
 
-def d_input_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:  # one input channel: im2col, one product
-    b, _, h, w = x.shape
-    h_out, w_out = (h + 2 * m.padding[0] - m.kernel_size[0]) // m.stride[0] + 1, \
-        (w + 2 * m.padding[1] - m.kernel_size[1]) // m.stride[1] + 1
-    cols = F.unfold(x, m.kernel_size, padding=m.padding, stride=m.stride)  # (B, k*k, L)
-    weight = m.weight.reshape(m.out_channels, -1)
-    if _nhwc(x) or _nhwc(m.weight):  # NHWC if either is, as oneDNN decides
-        out = (cols.transpose(1, 2) @ weight.t()).view(b, h_out, w_out, m.out_channels).permute(0, 3, 1, 2)
-    else:
-        out = (weight @ cols).view(b, m.out_channels, h_out, w_out)
-    return _own(out, m.bias)
+def d_input_forward(m: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    return _own(d_input_product(x, m.weight, m.kernel_size, m.stride, m.padding), m.bias)
 
 
 ARMS = {"convolutions": (), "G input + D head as products": ("g_input", "d_head"),

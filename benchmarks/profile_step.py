@@ -41,28 +41,25 @@ def profile(params, variant_name: str, images: torch.Tensor, device: torch.devic
         if loop.read_back_due():
             loop.read_back()
 
-    try:
-        for _ in range(4):
-            step()
-        layers = conv_layers(loop.state.g, loop.state.d, step)  # the fifth warm-up step, counted
-        started = time.perf_counter()  # the same steps without the profiler, to show what it adds
+    def timed_steps() -> float:
+        """Seconds for `steps` steps, the last read-back and the device included."""
+        started = time.perf_counter()
         for _ in range(steps):
             step()
         if loop.pending:
             loop.read_back()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        bare = time.perf_counter() - started
+        return time.perf_counter() - started
+
+    try:
+        for _ in range(4):
+            step()
+        layers = conv_layers(loop.state.g, loop.state.d, step)  # the fifth warm-up step, counted
+        bare = timed_steps()  # the same steps without the profiler, to show what it adds
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        started = time.perf_counter()
         with torch_profile(activities=activities, record_shapes=True) as prof:
-            for _ in range(steps):
-                step()
-            if loop.pending:
-                loop.read_back()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        wall = time.perf_counter() - started
+            wall = timed_steps()
     finally:
         loop.data.close()
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
